@@ -1,0 +1,34 @@
+/* Builds and runs one microVM: the glue between the VM (src/vm) and the devices. Knows
+ * nothing of OCI: the caller describes the machine. */
+#ifndef KRUN_VM_MACHINE_H
+#define KRUN_VM_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../util/error.h"
+
+struct machine_config {
+	unsigned cpus;         /* 1..16 */
+	uint64_t ram_mib;      /* guest RAM */
+	const char *kernel_path; /* uncompressed vmlinux ELF */
+	const char *kernel_cmdline_extra; /* appended to the built-in command line; may be NULL */
+	bool nested_virt;      /* expose VMX/SVM in CPUID */
+	bool debug;            /* guest kernel log (earlyprintk on port 0x3f8) to stderr */
+
+	const char *root_path; /* host directory that becomes the guest's / */
+	const char *root_tag;  /* virtio-fs tag; "/dev/root" when NULL */
+	const char *init_path; /* the static guest init binary, served as /init.krun */
+	const char *config_json; /* served as /.krun_config.json (mode 0444) */
+	size_t config_json_len;
+
+	int stdin_fd, stdout_fd, stderr_fd;
+	bool terminal; /* stdin/stdout are one terminal, carried by hvc0 */
+};
+
+/* Boots the guest and runs it to power-off. *exit_status is the workload's status as
+ * reported by the guest init, or 125 when the guest stopped without reporting one
+ * (kernel panic, init crash). */
+int machine_run(const struct machine_config *cfg, int *exit_status, krun_error_t *err);
+
+#endif
