@@ -12,6 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tarball=/usr/src/linux-source-6.1.tar.xz
 cache_root=${KRUN_CACHE_DIR:-/var/cache/krun}/kernel
+# Bump when a change to this script changes the vmlinux it produces: it is part of the
+# cache key, the rest of the script is not.
+recipe=1
 
 die() { echo "kernel/build.sh: $*" >&2; exit 1; }
 
@@ -20,7 +23,8 @@ die() { echo "kernel/build.sh: $*" >&2; exit 1; }
 cache_key() {
 	{
 		dpkg-query -W -f='${Version}\n' linux-source-6.1 2>/dev/null || stat -c '%s %Y' "$tarball"
-		cat "$here/config-x86_64" "$here/build.sh"
+		echo "recipe $recipe"
+		cat "$here/config-x86_64"
 		find "$here/patches" -name '*.patch' -print0 | sort -z | xargs -0 -r cat
 	} | sha256sum | cut -c1-16
 }
@@ -45,6 +49,7 @@ check_config() {
 build() {
 	local work=$cache_root/build-$key
 	rm -rf "$work"
+	trap 'rm -rf "$work"' EXIT
 	mkdir -p "$work"
 	echo "kernel: unpacking $tarball" >&2
 	tar -xf "$tarball" -C "$work" --strip-components=1
@@ -66,6 +71,7 @@ build() {
 	cp "$work/.config" "$cache_root/$key/config"
 	mv "$cache_root/$key/vmlinux.tmp" "$cached"
 	rm -rf "$work"
+	trap - EXIT
 }
 
 mkdir -p "$cache_root"
