@@ -1,5 +1,47 @@
-/* Replaced by the CLI (src/oci) in this session's integration. */
-int main(void)
+/* krun: the command line entry. Parses the global options, picks the verb and turns its
+ * result into the exit status: the verb's own, 64 for usage errors, 1 for other errors. */
+#include "oci/cli.h"
+#include "oci/log.h"
+#include "oci/verbs.h"
+#include "util/util.h"
+
+/* Adding a verb: its file in src/oci/ and one line here. */
+static const struct cli_verb verbs[] = {
+	{ "run", "create a container and run it in the foreground", krun_cmd_run },
+};
+
+static int fail(int ret, krun_error_t *err)
 {
-	return 1;
+	log_error(*err ? (*err)->msg : "unknown error");
+	krun_error_release(err);
+	return ret == CLI_EUSAGE ? CLI_EXIT_USAGE : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_verb *verb;
+	struct cli_globals g;
+	krun_error_t err = NULL;
+	int ret;
+
+	ret = cli_parse_global(argc, argv, &g, &err);
+	if (ret < 0)
+		return fail(ret, &err);
+	if (g.action == CLI_ACTION_HELP) {
+		cli_print_usage(stdout, verbs, ARRAY_SIZE(verbs));
+		return 0;
+	}
+	if (g.action == CLI_ACTION_VERSION) {
+		cli_print_version(stdout);
+		return 0;
+	}
+	ret = log_open(&g, &err);
+	if (ret == 0)
+		ret = cli_find_verb(verbs, ARRAY_SIZE(verbs), g.argv[0], &verb, &err);
+	if (ret == 0)
+		ret = verb->main(&g, g.argc, g.argv, &err);
+	if (ret < 0)
+		ret = fail(ret, &err);
+	log_close();
+	return ret;
 }
