@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include "virtio/virtio.h"
 
+/* The fds stay owned by the caller (the device works on its own descriptions of the same
+ * files, see console.c); -1 means none: no input, or output discarded. */
 struct console_config {
 	int in_fd, out_fd, err_fd;
 	bool terminal;
@@ -18,5 +20,9 @@ struct console_config {
 
 int virtio_console_new(const struct console_config *cfg, struct virtio_device **out,
 		       krun_error_t *err);
+
+/* The terminal changed size (SIGWINCH): tells the guest (RESIZE for hvc0 and the config
+ * space). Any thread; ignored unless the console is a terminal. */
+void virtio_console_resize(struct virtio_device *dev, unsigned cols, unsigned rows);
 
 #endif

@@ -34,7 +34,8 @@ struct virtqueue {
 	uint16_t used_idx;
 	uint16_t signalled_used;
 	bool signalled_used_valid;
-	pthread_mutex_t lock; /* serialises pop/push when several threads share a queue */
+	bool notify_suppressed; /* virtqueue_disable_notify is in effect */
+	pthread_mutex_t lock;	/* serialises pop/push when several threads share a queue */
 };
 
 /* One request: the device-readable segments first (out), then the device-writable ones
@@ -57,7 +58,8 @@ void virtqueue_reset(struct virtqueue *vq);
 int virtqueue_activate(struct virtqueue *vq, const struct guest_mem *mem, bool event_idx);
 
 /* Takes the next available chain. Returns 1 with *chain filled, 0 when the ring is
- * empty, -EINVAL when the guest gave a malformed chain (the queue is then broken and
+ * empty (notifications stay armed unless disabled, so the guest's next kick reports new
+ * buffers), -EINVAL when the guest gave a malformed chain (the queue is then broken and
  * every later call returns -EINVAL). Thread safe. */
 int virtqueue_pop(struct virtqueue *vq, struct vq_chain *chain);
 
