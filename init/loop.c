@@ -1,0 +1,43 @@
+#include <errno.h>
+#include <sys/epoll.h>
+#include "loop.h"
+
+int loop_open(struct loop *l, struct init_error *err)
+{
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		return init_fail(err, errno, "epoll_create1");
+	return 0;
+}
+
+void loop_close(struct loop *l)
+{
+	if (l->epfd >= 0)
+		close(l->epfd);
+	l->epfd = -1;
+}
+
+int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+		return init_fail(err, errno, "watch fd %d", w->fd);
+	return 0;
+}
+
+int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err)
+{
+	struct epoll_event events[8];
+	int n = epoll_wait(l->epfd, events, ARRAY_SIZE(events), timeout_ms);
+
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0)
+		return init_fail(err, errno, "epoll_wait");
+	for (int i = 0; i < n; i++) {
+		struct loop_watch *w = events[i].data.ptr;
+		w->ready(w, events[i].events);
+	}
+	return 0;
+}

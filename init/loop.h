@@ -1,0 +1,26 @@
+/* A small epoll loop. PID 1 waits in it for its children and signals; later steps add
+ * their own fds (a vsock listener for exec requests and forwarded signals). */
+#ifndef KRUN_INIT_LOOP_H
+#define KRUN_INIT_LOOP_H
+
+#include <stdint.h>
+#include "common.h"
+
+struct loop_watch {
+	int fd;
+	/* Called with the epoll events of fd; embed the watch to reach the owner. */
+	void (*ready)(struct loop_watch *w, uint32_t events);
+};
+
+struct loop {
+	int epfd;
+};
+
+int loop_open(struct loop *l, struct init_error *err);
+void loop_close(struct loop *l);
+/* Watches w->fd for input. w must stay valid while it is watched. */
+int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err);
+/* Waits for ready fds (up to timeout_ms, -1 for ever) and calls their watches once. */
+int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err);
+
+#endif
