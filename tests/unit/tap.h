@@ -27,7 +27,7 @@ static inline int tap_ok(int cond, const char *name, const char *file, int line)
 		long long _g = (got), _w = (want);                                                 \
 		int _r = ok(_g == _w, name);                                                       \
 		if (!_r)                                                                           \
-			printf("#   got %lld, want %lld\n", _g, _w);                                   \
+			printf("#   got %lld, want %lld\n", _g, _w);                               \
 		_r;                                                                                \
 	})
 #define is_str(got, want, name)                                                                    \
@@ -35,7 +35,8 @@ static inline int tap_ok(int cond, const char *name, const char *file, int line)
 		const char *_g = (got), *_w = (want);                                              \
 		int _r = ok(_g && _w && strcmp(_g, _w) == 0, name);                                \
 		if (!_r)                                                                           \
-			printf("#   got \"%s\", want \"%s\"\n", _g ? _g : "(null)", _w ? _w : "(null)"); \
+			printf("#   got \"%s\", want \"%s\"\n", _g ? _g : "(null)",                \
+			       _w ? _w : "(null)");                                                \
 		_r;                                                                                \
 	})
 

@@ -16,12 +16,12 @@ struct virtio_device;
 
 struct virtio_device_ops {
 	const char *name;
-	uint32_t device_id;    /* VIRTIO_ID_* */
-	unsigned num_queues;   /* fixed for the device's lifetime */
+	uint32_t device_id;  /* VIRTIO_ID_* */
+	unsigned num_queues; /* fixed for the device's lifetime */
 	uint16_t queue_max_size;
-	uint64_t features;     /* device-specific bits; the transport adds VERSION_1,
-				  RING_INDIRECT_DESC and RING_EVENT_IDX itself */
-	uint32_t config_size;  /* bytes of device config space */
+	uint64_t features;    /* device-specific bits; the transport adds VERSION_1,
+				 RING_INDIRECT_DESC and RING_EVENT_IDX itself */
+	uint32_t config_size; /* bytes of device config space */
 
 	/* [offset, offset + len) is inside config_size (the transport checked). */
 	void (*config_read)(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len);
@@ -46,11 +46,11 @@ struct virtio_device {
 	struct guest_mem *mem;
 	struct event_loop *loop;
 	struct virtqueue *vq; /* ops->num_queues entries */
-	int *kick_fd;         /* per-queue eventfd, written by KVM on a guest notify */
+	int *kick_fd;	      /* per-queue eventfd, written by KVM on a guest notify */
 	uint64_t driver_features;
 	bool active;
-	int irq_fd;                 /* eventfd bound to the device's IRQ through irqfd */
-	_Atomic uint32_t isr;       /* interrupt status register */
+	int irq_fd;	      /* eventfd bound to the device's IRQ through irqfd */
+	_Atomic uint32_t isr; /* interrupt status register */
 	_Atomic uint32_t config_generation;
 };
 
