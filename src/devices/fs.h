@@ -13,12 +13,12 @@
 #define KRUN_IOCTL_EXIT_CODE 0x7602
 
 struct virtio_fs_virtual_file {
-	const char *name;  /* a single path component in the root directory */
-	const void *data;  /* contents, owned by the caller for the device's lifetime... */
-	int fd;            /* ...or, when data is NULL, read with pread from this fd (owned
-			      by the caller), so large files stay in the shared page cache */
+	const char *name; /* a single path component in the root directory */
+	const void *data; /* contents, owned by the caller for the device's lifetime... */
+	int fd;		  /* ...or, when data is NULL, read with pread from this fd (owned
+			     by the caller), so large files stay in the shared page cache */
 	size_t size;
-	unsigned mode;     /* permission bits, e.g. 0555 or 0444 */
+	unsigned mode; /* permission bits, e.g. 0555 or 0444 */
 };
 
 struct virtio_fs_config {
@@ -26,11 +26,14 @@ struct virtio_fs_config {
 	const char *root_path;
 	const struct virtio_fs_virtual_file *virtual_files;
 	unsigned num_virtual_files;
-	unsigned num_workers; /* threads serving requests; 0 picks a default */
+	unsigned num_workers; /* threads serving requests; 0 picks a default (4) */
+	/* Called on a server thread, possibly more than once (the last call wins). */
 	void (*exit_status_fn)(void *opaque, int status);
 	void *opaque;
 };
 
+/* Opens root_path and /proc/self/fd at once: call it in the process that will serve the
+ * device, in the mount namespace whose mounts the guest should see, with /proc mounted. */
 int virtio_fs_new(const struct virtio_fs_config *cfg, struct virtio_device **out,
 		  krun_error_t *err);
 
