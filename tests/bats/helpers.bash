@@ -52,19 +52,24 @@ make_bundle() {
 	rm -rf "$BUNDLE"
 	mkdir -p "$BUNDLE"
 	cp -a "$(rootfs_template)" "$BUNDLE/rootfs"
-	jq -n --args --arg cwd "$cwd" --argjson terminal "$terminal" \
+	# Each argument goes through --arg so that none is taken for one of jq's options.
+	local args='[]' a
+	for a in "$@"; do
+		args=$(jq -c --arg a "$a" '. + [$a]' <<< "$args")
+	done
+	jq -n --arg cwd "$cwd" --argjson terminal "$terminal" --argjson args "$args" \
 		--argjson env "$(printf '%s\n' "${env[@]}" | jq -R . | jq -cs .)" \
 		--argjson annotations "$annotations" --argjson memory "$memory" '
 		{
 			ociVersion: "1.0.2",
-			process: { terminal: $terminal, user: { uid: 0, gid: 0 }, args: $ARGS.positional,
+			process: { terminal: $terminal, user: { uid: 0, gid: 0 }, args: $args,
 				   env: $env, cwd: $cwd },
 			root: { path: "rootfs" },
 			hostname: "krun-test",
 			annotations: $annotations,
 			linux: ({ namespaces: [ { type: "mount" } ] }
 				+ (if $memory == null then {} else { resources: { memory: { limit: $memory } } } end))
-		}' "$@" > "$BUNDLE/config.json"
+		}' > "$BUNDLE/config.json"
 }
 
 # Runs krun on $BUNDLE; extra arguments go before the container id.
