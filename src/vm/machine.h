@@ -6,24 +6,32 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "../util/error.h"
 
 struct machine_config {
-	unsigned cpus;         /* 1..16 */
-	uint64_t ram_mib;      /* guest RAM */
+	unsigned cpus;		 /* 1..16 */
+	uint64_t ram_mib;	 /* guest RAM */
 	const char *kernel_path; /* uncompressed vmlinux ELF */
-	const char *kernel_cmdline_extra; /* appended to the built-in command line; may be NULL */
-	bool nested_virt;      /* expose VMX/SVM in CPUID */
-	bool debug;            /* guest kernel log (earlyprintk on port 0x3f8) to stderr */
+	/* Appended to the built-in command line; may be NULL. */
+	const char *kernel_cmdline_extra;
+	bool nested_virt; /* expose VMX/SVM in CPUID */
+	bool debug;	  /* guest kernel log (earlyprintk on port 0x3f8) to stderr */
 
-	const char *root_path; /* host directory that becomes the guest's / */
-	const char *root_tag;  /* virtio-fs tag; "/dev/root" when NULL */
-	const char *init_path; /* the static guest init binary, served as /init.krun */
+	const char *root_path;	 /* host directory that becomes the guest's / */
+	const char *root_tag;	 /* virtio-fs tag; "/dev/root" when NULL */
+	const char *init_path;	 /* the static guest init binary, served as /init.krun */
 	const char *config_json; /* served as /.krun_config.json (mode 0444) */
 	size_t config_json_len;
 
 	int stdin_fd, stdout_fd, stderr_fd;
 	bool terminal; /* stdin/stdout are one terminal, carried by hvc0 */
+
+	/* For set-up benchmarks: build the whole machine but never enter the guest (then
+	 * allowed on kvm_pvm; *exit_status is 0); and, when not NULL, receive the
+	 * CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest. */
+	bool setup_only;
+	struct timespec *first_run_at;
 };
 
 /* Boots the guest and runs it to power-off. *exit_status is the workload's status as

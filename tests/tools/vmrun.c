@@ -1,0 +1,171 @@
+/* vmrun: runs one microVM with machine_run, without any OCI layer. A developer tool for
+ * testing the VMM and for set-up benchmarks. Exits with the guest's status. */
+#include "vm/machine.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CONFIG_MAX (16 << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vmrun --root DIR [options]\n"
+		   "  --kernel PATH    vmlinux (default " KRUN_KERNEL_DEFAULT ")\n"
+		   "  --root DIR       host directory that becomes the guest's /\n"
+		   "  --init PATH      guest init binary (default " KRUN_INIT_DEFAULT ")\n"
+		   "  --config FILE    served as /.krun_config.json (default: {})\n"
+		   "  --cpus N         vCPUs (default 1)\n"
+		   "  --mem MIB        guest RAM in MiB (default 512)\n"
+		   "  --debug          guest kernel log on stderr\n"
+		   "  --nested         expose VMX/SVM to the guest\n"
+		   "  --cmdline EXTRA  appended to the kernel command line\n"
+		   "  --setup-only     build the VM but do not enter the guest\n"
+		   "  --timing         print the set-up time (main to first KVM_RUN) on stderr\n");
+}
+
+static unsigned long parse_number(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end) {
+		fprintf(stderr, "vmrun: %s: `%s` is not a number\n", opt, s);
+		exit(64);
+	}
+	return v;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_ROOT,
+	OPT_INIT,
+	OPT_CONFIG,
+	OPT_CPUS,
+	OPT_MEM,
+	OPT_DEBUG,
+	OPT_NESTED,
+	OPT_CMDLINE,
+	OPT_SETUP_ONLY,
+	OPT_TIMING,
+	OPT_HELP
+};
+
+static const struct option options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "init", required_argument, NULL, OPT_INIT },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "debug", no_argument, NULL, OPT_DEBUG },
+	{ "nested", no_argument, NULL, OPT_NESTED },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "setup-only", no_argument, NULL, OPT_SETUP_ONLY },
+	{ "timing", no_argument, NULL, OPT_TIMING },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	struct timespec start, first_run = { 0, 0 };
+	struct machine_config cfg = {
+		.cpus = 1,
+		.ram_mib = 512,
+		.kernel_path = KRUN_KERNEL_DEFAULT,
+		.init_path = KRUN_INIT_DEFAULT,
+		.config_json = "{}",
+		.config_json_len = 2,
+		.stdin_fd = 0,
+		.stdout_fd = 1,
+		.stderr_fd = 2,
+		.first_run_at = &first_run,
+	};
+	cleanup_free char *config = NULL;
+	const char *config_path = NULL;
+	krun_error_t err = NULL;
+	bool timing = false;
+	int opt, status;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL:
+			cfg.kernel_path = optarg;
+			break;
+		case OPT_ROOT:
+			cfg.root_path = optarg;
+			break;
+		case OPT_INIT:
+			cfg.init_path = optarg;
+			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
+		case OPT_CPUS:
+			cfg.cpus = parse_number("--cpus", optarg);
+			break;
+		case OPT_MEM:
+			cfg.ram_mib = parse_number("--mem", optarg);
+			break;
+		case OPT_DEBUG:
+			cfg.debug = true;
+			break;
+		case OPT_NESTED:
+			cfg.nested_virt = true;
+			break;
+		case OPT_CMDLINE:
+			cfg.kernel_cmdline_extra = optarg;
+			break;
+		case OPT_SETUP_ONLY:
+			cfg.setup_only = true;
+			break;
+		case OPT_TIMING:
+			timing = true;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (!cfg.root_path || optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	if (config_path) {
+		int ret =
+		    read_file_at(AT_FDCWD, config_path, CONFIG_MAX, &config, &cfg.config_json_len);
+		if (ret < 0) {
+			fprintf(stderr, "vmrun: read `%s`: %s\n", config_path, strerror(-ret));
+			return 1;
+		}
+		cfg.config_json = config;
+	}
+	cfg.terminal = isatty(0) && isatty(1);
+
+	if (machine_run(&cfg, &status, &err) < 0) {
+		fprintf(stderr, "vmrun: %s\n", err->msg);
+		krun_error_release(&err);
+		return 1;
+	}
+	if (timing && first_run.tv_sec)
+		fprintf(stderr, "vmrun: set-up %.3f ms (main to first KVM_RUN)\n",
+			ms_between(&start, &first_run));
+	return status;
+}
