@@ -20,7 +20,7 @@ load helpers
 
 @test "a program that does not exist exits 127 with a message" {
 	make_bundle -- /bin/no-such-program
-	run --separate-stderr krun_run
+	run -127 --separate-stderr krun_run
 	assert_equal "$status" 127
 	[[ "$stderr" == *"no-such-program"* ]] || fail "stderr: $stderr"
 }

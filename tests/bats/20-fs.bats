@@ -65,11 +65,13 @@ load helpers
 }
 
 @test "extended attributes" {
-	make_bundle -- sh -c 'cd /work && touch x && krun-testprog xattr-set x user.color blue && krun-testprog xattr-get x user.color'
+	# trusted.* rather than user.*: tmpfs hosts (the test host's /tmp) lack user.* before 6.6.
+	make_bundle -- sh -c 'cd /work && touch x && krun-testprog xattr-set x trusted.color blue && krun-testprog xattr-get x trusted.color'
 	run krun_run
 	assert_success
 	assert_output blue
-	assert_equal "$(getfattr --only-values -n user.color "$BUNDLE/rootfs/work/x" 2>/dev/null || "$KRUN_TESTPROG" xattr-get "$BUNDLE/rootfs/work/x" user.color)" blue
+	run "$KRUN_TESTPROG" xattr-get "$BUNDLE/rootfs/work/x" trusted.color
+	assert_output blue
 }
 
 @test "chmod and truncate" {
