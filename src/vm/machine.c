@@ -4,11 +4,13 @@
 #include "vm.h"
 #include "../devices/console.h"
 #include "../devices/fs.h"
+#include "../devices/rng.h"
 #include "../util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,10 +44,12 @@ static char *base_cmdline(const struct machine_config *cfg)
 {
 	char *s;
 
-	/* Debug trades the quiet console for the kernel log on the UART at 0x3f8. */
+	/* The kernel strips "/dev/" from root= and mounts the rest as the root's source,
+	 * which for virtiofs is the tag. Debug trades the quiet console for the kernel log
+	 * on the UART at 0x3f8. */
 	xasprintf(&s,
 		  "reboot=k panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs "
-		  "root=%s rw %s no-kvmapf init=/init.krun",
+		  "root=/dev/%s rw %s no-kvmapf init=/init.krun",
 		  cfg->root_tag ? cfg->root_tag : "/dev/root",
 		  cfg->debug ? "earlyprintk=serial,ttyS0,115200,keep" : "quiet");
 	return s;
@@ -104,10 +108,19 @@ static int add_root_fs(struct machine *m, krun_error_t *err)
 	return ret < 0 ? ret : attach(m, dev, err);
 }
 
+static int add_rng(struct machine *m, krun_error_t *err)
+{
+	struct virtio_device *dev;
+	int ret = virtio_rng_new(&dev, err);
+
+	return ret < 0 ? ret : attach(m, dev, err);
+}
+
 /* The devices in the order of their MMIO windows and IRQ lines: hvc0 comes first. */
 static int (*const add_device[])(struct machine *m, krun_error_t *err) = {
 	add_console,
 	add_root_fs,
+	add_rng,
 };
 _Static_assert(ARRAY_SIZE(add_device) <= MAX_DEVICES, "one ISA IRQ line per device");
 
@@ -187,7 +200,12 @@ static int final_status(const struct machine *m)
 int machine_run(const struct machine_config *cfg, int *exit_status, krun_error_t *err)
 {
 	struct machine m = { .cfg = cfg, .init_fd = -1, .exit_status = STATUS_UNSET };
-	int ret = build_and_run(&m, err);
+	int ret;
+
+	/* A reader of the workload's output that goes away must cost that output only, not
+	 * the VM: the console sees EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = build_and_run(&m, err);
 
 	if (m.vm)
 		vm_shutdown(m.vm); /* no-op unless set-up failed half-way */
