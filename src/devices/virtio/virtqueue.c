@@ -316,7 +316,9 @@ bool virtqueue_enable_notify(struct virtqueue *vq)
 	return more;
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
+/* Copies between a flat buffer and the segments, after skipping offset bytes of them. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, char *buf, size_t len,
+		       bool into_iov)
 {
 	size_t done = 0;
 
@@ -328,28 +330,23 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf,
 		size_t chunk = iov[i].iov_len - offset;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy((char *)buf + done, (char *)iov[i].iov_base + offset, chunk);
+		char *seg = (char *)iov[i].iov_base + offset;
+		if (into_iov)
+			memcpy(seg, buf + done, chunk);
+		else
+			memcpy(buf + done, seg, chunk);
 		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, n, offset, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		size_t chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((char *)iov[i].iov_base + offset, (const char *)buf + done, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(iov, n, offset, (char *)buf, len, true);
 }
