@@ -20,12 +20,17 @@ die() { echo "kernel/build.sh: $*" >&2; exit 1; }
 
 [ -r "$tarball" ] || die "$tarball not found: install the Debian package linux-source-6.1"
 
+patches() {
+	[ -d "$here/patches" ] || return 0
+	find "$here/patches" -name '*.patch' | sort
+}
+
 cache_key() {
 	{
 		dpkg-query -W -f='${Version}\n' linux-source-6.1 2>/dev/null || stat -c '%s %Y' "$tarball"
 		echo "recipe $recipe"
 		cat "$here/config-x86_64"
-		find "$here/patches" -name '*.patch' -print0 | sort -z | xargs -0 -r cat
+		patches | xargs -r cat
 	} | sha256sum | cut -c1-16
 }
 
@@ -54,7 +59,7 @@ build() {
 	echo "kernel: unpacking $tarball" >&2
 	tar -xf "$tarball" -C "$work" --strip-components=1
 	local p
-	for p in $(find "$here/patches" -name '*.patch' | sort); do
+	for p in $(patches); do
 		echo "kernel: applying $(basename "$p")" >&2
 		patch -d "$work" -p1 --quiet --forward < "$p"
 	done
