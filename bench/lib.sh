@@ -47,13 +47,15 @@ qemu_root() {
 
 # qemu_microvm ROOT RAM_MIB STDOUT_FILE: QEMU's microvm machine booting our vmlinux (PVH
 # entry) and our init from a 9p root, with the workload's stdio on named virtio ports as
-# krun provides them. Stderr of the workload goes to ROOT.err.
+# krun provides them. Stderr of the workload goes to ROOT.err. Without ACPI, microvm
+# announces its virtio-mmio devices on the command line only with acpi=off; it has no
+# i8042, so the guest powers off by triple fault (reboot=t), which -no-reboot ends.
 qemu_microvm() {
 	: > "$3"
-	qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -accel kvm -cpu host \
+	qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,acpi=off -accel kvm -cpu host \
 		-m "$2" -smp 1 -nodefaults -no-user-config -nographic -no-reboot \
 		-kernel "$KRUN_KERNEL" \
-		-append "console=hvc0 root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L rw quiet reboot=k panic=-1 init=/init.krun" \
+		-append "console=hvc0 root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L rw quiet reboot=t panic=-1 init=/init.krun" \
 		-fsdev local,id=root,path="$1",security_model=none \
 		-device virtio-9p-device,fsdev=root,mount_tag=rootfs \
 		-device virtio-serial-device \
@@ -64,11 +66,15 @@ qemu_microvm() {
 }
 
 # rss_outside_ram PID RAM_START RAM_END: the process's resident KiB outside the guest
-# RAM address range (hex bounds), i.e. the VMM's own memory.
+# RAM address range, i.e. the VMM's own memory.
 rss_outside_ram() {
-	awk -v lo="$2" -v hi="$3" '
-		function hex(s) { return strtonum("0x" s) }
-		/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); inside = hex(r[1]) >= lo && hex(r[2]) <= hi }
-		/^Rss:/ { if (!inside) kb += $2 }
-		END { print kb + 0 }' "/proc/$1/smaps"
+	local lo=$2 hi=$3 kb=0 inside=0 first rest
+	while read -r first rest; do
+		if [[ $first =~ ^([0-9a-f]+)-([0-9a-f]+)$ ]]; then
+			inside=$(( 16#${BASH_REMATCH[1]} >= lo && 16#${BASH_REMATCH[2]} <= hi ))
+		elif [ "$first" = Rss: ] && [ "$inside" -eq 0 ]; then
+			kb=$((kb + ${rest%% *}))
+		fi
+	done < "/proc/$1/smaps"
+	echo "$kb"
 }
