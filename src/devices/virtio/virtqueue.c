@@ -72,6 +72,15 @@ void virtqueue_init(struct virtqueue *vq, uint16_t max_size)
 	vq->size = max_size;
 }
 
+/* The ring's run state starts over, on a reset and on each activation. */
+static void restart(struct virtqueue *vq)
+{
+	vq->broken = false;
+	vq->last_avail_idx = vq->used_idx = vq->signalled_used = 0;
+	vq->signalled_used_valid = false;
+	vq->notify_suppressed = false;
+}
+
 void virtqueue_reset(struct virtqueue *vq)
 {
 	pthread_mutex_lock(&vq->lock);
@@ -83,10 +92,7 @@ void virtqueue_reset(struct virtqueue *vq)
 	vq->avail = NULL;
 	vq->used = NULL;
 	vq->event_idx = false;
-	vq->broken = false;
-	vq->last_avail_idx = vq->used_idx = vq->signalled_used = 0;
-	vq->signalled_used_valid = false;
-	vq->notify_suppressed = false;
+	restart(vq);
 	pthread_mutex_unlock(&vq->lock);
 }
 
@@ -119,10 +125,7 @@ int virtqueue_activate(struct virtqueue *vq, const struct guest_mem *mem, bool e
 	vq->avail = avail;
 	vq->used = used;
 	vq->event_idx = event_idx;
-	vq->broken = false;
-	vq->last_avail_idx = vq->used_idx = vq->signalled_used = 0;
-	vq->signalled_used_valid = false;
-	vq->notify_suppressed = false;
+	restart(vq);
 	ret = 0;
 out:
 	pthread_mutex_unlock(&vq->lock);
