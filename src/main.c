@@ -7,7 +7,19 @@
 
 /* Adding a verb: its file in src/oci/ and one line here. */
 static const struct cli_verb verbs[] = {
-	{ "run", "create a container and run it in the foreground", krun_cmd_run },
+	{ "create", "create a container; it waits for `start`", krun_cmd_create },
+	{ "start", "boot a created container", krun_cmd_start },
+	{ "run", "create and start a container (in the foreground unless --detach)", krun_cmd_run },
+	{ "state", "print a container's OCI state", krun_cmd_state },
+	{ "kill", "send a signal to a container", krun_cmd_kill },
+	{ "delete", "remove a container", krun_cmd_delete },
+	{ "list", "list the containers", krun_cmd_list },
+	{ "ps", "list a container's host processes", krun_cmd_ps },
+	{ "pause", "freeze a container's VM", krun_cmd_pause },
+	{ "resume", "thaw a paused container", krun_cmd_resume },
+	{ "update", "change a container's cgroup limits", krun_cmd_update },
+	{ "spec", "write a default config.json", krun_cmd_spec },
+	{ "features", "print the OCI features krun supports", krun_cmd_features },
 };
 
 static int fail(int ret, krun_error_t *err)

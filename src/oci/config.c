@@ -150,22 +150,6 @@ static int parse_namespaces(yajl_val v, struct oci_config *cfg, krun_error_t *er
 	return 0;
 }
 
-static int parse_memory_limit(yajl_val linux_obj, struct oci_config *cfg, krun_error_t *err)
-{
-	yajl_val resources = json_get(linux_obj, "resources");
-	yajl_val memory = json_get(resources, "memory");
-	yajl_val limit = json_get(memory, "limit");
-	int ret;
-
-	if ((ret = json_expect_object(OCI_DOC, "linux.resources", resources, err)) < 0 ||
-	    (ret = json_expect_object(OCI_DOC, "linux.resources.memory", memory, err)) < 0 ||
-	    (ret = json_read_int(OCI_DOC, "linux.resources.memory.limit", limit, -1, INT64_MAX,
-				 &cfg->memory_limit, err)) < 0)
-		return ret;
-	cfg->has_memory_limit = limit != NULL;
-	return 0;
-}
-
 static int parse_linux(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 {
 	int ret;
@@ -173,8 +157,13 @@ static int parse_linux(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 	ret = json_expect_object(OCI_DOC, "linux", v, err);
 	if (ret < 0 || !v)
 		return ret;
-	if ((ret = parse_memory_limit(v, cfg, err)) < 0 ||
+	if ((ret = oci_resources_parse(OCI_DOC, "linux.resources", json_get(v, "resources"),
+				       &cfg->resources, err)) < 0 ||
 	    (ret = parse_namespaces(json_get(v, "namespaces"), cfg, err)) < 0)
+		return ret;
+	if ((ret = json_read_string(OCI_DOC, "linux.rootfsPropagation",
+				    json_get(v, "rootfsPropagation"), &cfg->rootfs_propagation,
+				    err)) < 0)
 		return ret;
 	return json_read_string(OCI_DOC, "linux.cgroupsPath", json_get(v, "cgroupsPath"),
 				&cfg->cgroups_path, err);
@@ -196,7 +185,8 @@ static int parse_document(yajl_val doc, struct oci_config *cfg, krun_error_t *er
 	if ((ret = json_read_string(OCI_DOC, "hostname", json_get(doc, "hostname"), &cfg->hostname,
 				    err)) < 0 ||
 	    (ret = parse_mounts(json_get(doc, "mounts"), cfg, err)) < 0 ||
-	    (ret = parse_annotations(json_get(doc, "annotations"), cfg, err)) < 0)
+	    (ret = parse_annotations(json_get(doc, "annotations"), cfg, err)) < 0 ||
+	    (ret = oci_hooks_parse(json_get(doc, "hooks"), &cfg->hooks, err)) < 0)
 		return ret;
 	return parse_linux(json_get(doc, "linux"), cfg, err);
 }
@@ -281,5 +271,8 @@ void oci_config_free(struct oci_config *cfg)
 	}
 	free(cfg->namespaces);
 	free(cfg->cgroups_path);
+	free(cfg->rootfs_propagation);
+	oci_resources_release(&cfg->resources);
+	oci_hooks_release(&cfg->hooks);
 	free(cfg);
 }

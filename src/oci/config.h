@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "annotations/json.h"
+#include "hooks.h"
+#include "resources.h"
 #include "util/error.h"
 
 /* config.json is read whole; podman's largest are well below this. */
@@ -70,11 +72,12 @@ struct oci_config {
 	size_t n_mounts;
 	struct oci_annotation *annotations; /* in document order, keys unique */
 	size_t n_annotations;
-	bool has_memory_limit;
-	int64_t memory_limit; /* bytes; -1 means unlimited */
+	struct oci_resources resources; /* linux.resources */
+	struct oci_hooks hooks;
 	struct oci_namespace *namespaces;
 	size_t n_namespaces;
 	char *cgroups_path;
+	char *rootfs_propagation; /* NULL: private */
 };
 
 /* Parses a config.json document of len bytes (NUL-terminated at text[len]). */

@@ -13,6 +13,7 @@ enum {
 	OPT_NO_PIVOT,
 	OPT_NO_NEW_KEYRING,
 	OPT_NO_SUBREAPER,
+	OPT_KEEP,
 };
 
 static const struct option container_options[] = {
@@ -24,6 +25,7 @@ static const struct option container_options[] = {
 	{ "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
 	{ "no-new-keyring", no_argument, NULL, OPT_NO_NEW_KEYRING },
 	{ "no-subreaper", no_argument, NULL, OPT_NO_SUBREAPER },
+	{ "keep", no_argument, NULL, OPT_KEEP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -66,16 +68,19 @@ static int apply_option(const char *verb, int c, struct container_opts *o, krun_
 	case OPT_NO_NEW_KEYRING:
 		o->no_new_keyring = true;
 		break;
+	case OPT_KEEP:
+		o->keep = true;
+		break;
 	case OPT_NO_SUBREAPER:
 		break; /* accepted for compatibility: krun never needs to reap here */
 	}
 	return 0;
 }
 
-int container_opts_parse(int argc, char **argv, bool allow_detach, struct container_opts *o,
+int container_opts_parse(int argc, char **argv, bool is_run, struct container_opts *o,
 			 krun_error_t *err)
 {
-	const char *optstring = allow_detach ? "+:b:d" : "+:b:";
+	const char *optstring = is_run ? "+:b:d" : "+:b:";
 	const char *verb = argv[0];
 	int c, ret;
 
@@ -85,8 +90,9 @@ int container_opts_parse(int argc, char **argv, bool allow_detach, struct contai
 	while ((c = getopt_long(argc, argv, optstring, container_options, NULL)) != -1) {
 		if (c == '?' || c == ':')
 			return cli_getopt_error(verb, c, optstring, argv, err);
-		if (c == 'd' && !allow_detach)
-			return cli_usage_error(err, "%s: unknown option `--detach`", verb);
+		if ((c == 'd' || c == OPT_KEEP) && !is_run)
+			return cli_usage_error(err, "%s: unknown option `%s`", verb,
+					       c == 'd' ? "--detach" : "--keep");
 		ret = apply_option(verb, c, o, err);
 		if (ret < 0)
 			return ret;

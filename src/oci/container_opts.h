@@ -11,13 +11,13 @@ struct container_opts {
 	const char *pid_file;
 	const char *console_socket;
 	unsigned preserve_fds;
-	bool detach; /* run only */
+	bool detach, keep; /* run only */
 	bool no_pivot, no_new_keyring;
 };
 
-/* Parses `VERB [options] ID` (argv[0] is the verb). allow_detach: accept -d/--detach.
+/* Parses `VERB [options] ID` (argv[0] is the verb). is_run: accept -d/--detach, --keep.
  * Fails with CLI_EUSAGE for usage errors. */
-int container_opts_parse(int argc, char **argv, bool allow_detach, struct container_opts *o,
+int container_opts_parse(int argc, char **argv, bool is_run, struct container_opts *o,
 			 krun_error_t *err);
 
 /* Container ids: [A-Za-z0-9_+.-], not starting with '.', at most 255 bytes (a file name

@@ -1,325 +1,112 @@
-/* krun run: creates the container and runs it in the foreground. This process becomes the
- * VMM; its exit status is the workload's. */
+/* krun run: create and start in one go. In the foreground krun waits for the container,
+ * forwards the signals it receives to it, returns the workload's exit status and removes
+ * the container (unless --keep); with --detach it returns once the container started. */
 #include "verbs.h"
-#include "config.h"
-#include "container_opts.h"
+#include "launch.h"
 #include "log.h"
-#include "annotations/vm_config.h"
 #include "util/util.h"
-#include "vm/machine.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
-#include <sched.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
+#include <signal.h>
+#include <sys/wait.h>
 
-struct run_ctx {
-	struct container_opts opts;
-	char *bundle; /* absolute */
-	struct oci_config *cfg;
-	char *config_json; /* the exact bytes of config.json */
-	size_t config_json_len;
-	char *rootfs; /* absolute */
-	struct vm_config vm;
-	int kernel_fd; /* an image's own kernel (kernel_path), opened inside the rootfs */
-	char *kernel_path;
-};
-
-static void run_ctx_release(struct run_ctx *r)
+/* Every signal a runtime passes on; SIGCHLD tells that the container ended. */
+static void forwarded_signals(sigset_t *set)
 {
-	free(r->bundle);
-	oci_config_free(r->cfg);
-	free(r->config_json);
-	free(r->rootfs);
-	vm_config_release(&r->vm);
-	if (r->kernel_fd >= 0)
-		close(r->kernel_fd);
-	free(r->kernel_path);
+	sigfillset(set);
+	sigdelset(set, SIGKILL);
+	sigdelset(set, SIGSTOP);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGSYS);
+	sigdelset(set, SIGABRT);
+	/* krun's terminal is the container's: it gets the resize itself. */
+	sigdelset(set, SIGWINCH);
+	sigdelset(set, SIGPIPE);
+	sigdelset(set, SIGTTIN);
+	sigdelset(set, SIGTTOU);
 }
 
-static int check_options(const struct container_opts *o, krun_error_t *err)
+static int wait_forwarding(pid_t pid, const sigset_t *set)
 {
-	if (o->detach)
-		return krun_make_error(err, 0, "run: --detach is not supported yet");
-	if (o->console_socket)
-		return krun_make_error(err, 0, "run: --console-socket is not supported yet");
-	if (o->preserve_fds)
-		return krun_make_error(err, 0,
-				       "run: --preserve-fds: passing file descriptors to the "
-				       "container is not supported yet");
-	return container_id_validate(o->id, err);
-}
+	for (;;) {
+		siginfo_t info;
+		int status, sig = sigwaitinfo(set, &info);
+		pid_t done;
 
-static int load_bundle(struct run_ctx *r, krun_error_t *err)
-{
-	const char *bundle = r->opts.bundle ? r->opts.bundle : ".";
-	int ret;
-
-	r->bundle = realpath(bundle, NULL);
-	if (!r->bundle)
-		return krun_make_error(err, errno, "bundle `%s`", bundle);
-	ret = oci_config_load(r->bundle, &r->cfg, &r->config_json, &r->config_json_len, err);
-	if (ret < 0)
-		return ret;
-	if (!r->cfg->has_process)
-		return krun_make_error(err, 0,
-				       "config.json: process is required to run a container");
-	return 0;
-}
-
-/* An O_PATH descriptor of path below rootfd, resolved without ever leaving it (the image
- * controls its symlinks) and without opening the file itself (a FIFO would block, a device
- * could act). Returns -errno on failure. */
-static int open_in_root(int rootfd, const char *path)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-
-	return fd < 0 ? -errno : fd;
-}
-
-static int open_rootfs(struct run_ctx *r, int *rootfd, krun_error_t *err)
-{
-	const char *root = r->cfg->root_path;
-	cleanup_free char *path = NULL;
-
-	if (root[0] == '/')
-		path = xstrdup(root);
-	else
-		xasprintf(&path, "%s/%s", r->bundle, root);
-	r->rootfs = realpath(path, NULL);
-	if (!r->rootfs)
-		return krun_make_error(err, errno, "rootfs `%s`", path);
-	*rootfd = open(r->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*rootfd < 0)
-		return krun_make_error(err, errno, "rootfs `%s`", r->rootfs);
-	return 0;
-}
-
-/* Reads up to max + 1 bytes, so that the caller can tell a file that is too large. */
-static int read_bounded(int fd, size_t max, char **out, size_t *len)
-{
-	cleanup_free char *buf = xmalloc(max + 2);
-	size_t used = 0;
-
-	while (used <= max) {
-		ssize_t n = read(fd, buf + used, max + 1 - used);
-
-		if (n < 0 && errno == EINTR)
+		if (sig < 0)
 			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		used += n;
+		if (sig != SIGCHLD) {
+			kill(pid, sig);
+			continue;
+		}
+		while ((done = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (done != pid)
+				continue;
+			if (WIFSIGNALED(status))
+				return 128 + WTERMSIG(status);
+			return WEXITSTATUS(status);
+		}
 	}
-	buf[used] = '\0';
-	*len = used;
-	*out = steal_ptr(&buf);
-	return 0;
 }
 
-/* The image's /.krun_vm.json, if it has one (*text stays NULL otherwise). */
-static int read_vm_json(int rootfd, char **text, size_t *len, krun_error_t *err)
+static int run_container(const struct cli_globals *g, const struct container_opts *opts,
+			 struct bundle *b, const sigset_t *signals, krun_error_t *err)
 {
-	cleanup_close int path_fd = open_in_root(rootfd, ".krun_vm.json");
-	cleanup_close int fd = -1;
-	char proc_path[32];
-	struct stat st;
-	int ret;
+	struct launch l = { .g = g, .opts = opts, .bundle = b, .foreground = !opts->detach };
+	cleanup_container_state struct container_state *s = NULL;
+	int ret, status;
 
-	if (path_fd == -ENOENT)
-		return 0;
-	if (path_fd < 0)
-		return krun_make_error(err, -path_fd, "open the image's /.krun_vm.json");
-	if (fstat(path_fd, &st) < 0)
-		return krun_make_error(err, errno, "stat the image's /.krun_vm.json");
-	if (!S_ISREG(st.st_mode))
-		return krun_make_error(err, 0, "the image's /.krun_vm.json is not a regular file");
-	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", path_fd);
-	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return krun_make_error(err, errno, "open the image's /.krun_vm.json");
-	ret = read_bounded(fd, VM_JSON_MAX_SIZE, text, len);
-	if (ret < 0)
-		return krun_make_error(err, -ret, "read the image's /.krun_vm.json");
-	return 0;
-}
-
-static unsigned affinity_cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
-		return 0;
-	return CPU_COUNT(&set);
-}
-
-static void warn_if_no_nesting(const struct vm_config *vm)
-{
-	cleanup_free char *intel = NULL, *amd = NULL, *what = NULL;
-
-	if (!vm->nested_virt)
-		return;
-	read_file_at(AT_FDCWD, "/sys/module/kvm_intel/parameters/nested", 64, &intel, NULL);
-	read_file_at(AT_FDCWD, "/sys/module/kvm_amd/parameters/nested", 64, &amd, NULL);
-	if (vm_host_can_nest(intel, amd))
-		return;
-	what = vm_config_describe(vm, VM_NESTED_VIRT);
-	log_warning("%s: this host's KVM does not offer nested virtualisation", what);
-}
-
-static int compute_vm(struct run_ctx *r, int rootfd, krun_error_t *err)
-{
-	cleanup_free struct vm_annotation *ann = NULL;
-	cleanup_free char *vm_json = NULL;
-	struct vm_sources src = { 0 };
-	int ret;
-
-	ret = read_vm_json(rootfd, &vm_json, &src.vm_json_len, err);
+	ret = launch_container(&l, &s, err);
 	if (ret < 0)
 		return ret;
-	ann = xzalloc(r->cfg->n_annotations * sizeof(*ann));
-	for (size_t i = 0; i < r->cfg->n_annotations; i++) {
-		ann[i].key = r->cfg->annotations[i].key;
-		ann[i].value = r->cfg->annotations[i].value;
+	ret = launch_start(s, err);
+	if (ret < 0) {
+		krun_error_t undo_err = NULL;
+
+		if (launch_kill_and_wait(s, &undo_err) < 0 || launch_cleanup(s, &undo_err) < 0)
+			log_warning("%s", undo_err->msg);
+		krun_error_release(&undo_err);
 	}
-	src.annotations = ann;
-	src.n_annotations = r->cfg->n_annotations;
-	src.vm_json = vm_json;
-	src.has_memory_limit = r->cfg->has_memory_limit;
-	src.memory_limit = r->cfg->memory_limit;
-	src.host_cpus = affinity_cpus();
-	ret = vm_config_compute(&src, &r->vm, err);
-	if (ret < 0)
+	if (ret == 0)
+		ret = launch_poststart(s, err); /* removes the container when it fails */
+	if (ret < 0 && !opts->detach)
+		waitpid(s->pid, NULL, 0);
+	if (ret < 0 || opts->detach)
 		return ret;
-	for (size_t i = 0; i < r->vm.n_warnings; i++)
-		log_warning("%s", r->vm.warnings[i]);
-	ret = vm_config_check_supported(&r->vm, err);
-	if (ret < 0)
-		return ret;
-	warn_if_no_nesting(&r->vm);
-	return 0;
-}
-
-/* The image's own kernel when .krun_vm.json names one (looked up inside the rootfs and
- * handed over as /proc/self/fd/N), else $KRUN_KERNEL, else the one installed with krun. */
-static int choose_kernel(struct run_ctx *r, int rootfd, krun_error_t *err)
-{
-	const char *env = getenv("KRUN_KERNEL");
-	struct stat st;
-
-	if (!r->vm.kernel_path) {
-		r->kernel_path = xstrdup(env && *env ? env : KRUN_KERNEL_DEFAULT);
-		return 0;
+	status = wait_forwarding(s->pid, signals);
+	if (!opts->keep && launch_cleanup(s, err) < 0) {
+		log_error((*err)->msg);
+		krun_error_release(err);
 	}
-	r->kernel_fd = open_in_root(rootfd, r->vm.kernel_path);
-	if (r->kernel_fd < 0)
-		return krun_make_error(err, -r->kernel_fd, "the image's kernel `%s`",
-				       r->vm.kernel_path);
-	if (fstat(r->kernel_fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return krun_make_error(err, 0, "the image's kernel `%s` is not a regular file",
-				       r->vm.kernel_path);
-	xasprintf(&r->kernel_path, "/proc/self/fd/%d", r->kernel_fd);
-	return 0;
-}
-
-static int check_boot_file(const char *what, const char *path, krun_error_t *err)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return krun_make_error(err, errno, "%s `%s`", what, path);
-	if (!S_ISREG(st.st_mode))
-		return krun_make_error(err, 0, "%s `%s` is not a regular file", what, path);
-	return 0;
-}
-
-/* The guest console carries a terminal only when krun runs on one: a pseudo-terminal of
- * our own (as crun allocates) would need --console-socket or a proxy, not there yet. */
-static int check_terminal(const struct oci_process *p, krun_error_t *err)
-{
-	if (p->terminal && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
-		return krun_make_error(
-		    err, 0,
-		    "process.terminal is set but krun's stdin and stdout are "
-		    "not a terminal (set it to false, or run krun on a terminal)");
-	return 0;
-}
-
-static int write_pid_file(const char *path, krun_error_t *err)
-{
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	char pid[16];
-	int len = snprintf(pid, sizeof(pid), "%d", getpid());
-
-	if (fd < 0)
-		return krun_make_error(err, errno, "open pid file `%s`", path);
-	if (write(fd, pid, len) != len)
-		return krun_make_error(err, errno ? errno : EIO, "write pid file `%s`", path);
-	return 0;
-}
-
-static int prepare(struct run_ctx *r, const char *init_path, krun_error_t *err)
-{
-	cleanup_close int rootfd = -1;
-	int ret;
-
-	if ((ret = check_options(&r->opts, err)) < 0 || (ret = load_bundle(r, err)) < 0 ||
-	    (ret = open_rootfs(r, &rootfd, err)) < 0 || (ret = compute_vm(r, rootfd, err)) < 0 ||
-	    (ret = choose_kernel(r, rootfd, err)) < 0 ||
-	    (ret = check_boot_file("guest kernel", r->kernel_path, err)) < 0 ||
-	    (ret = check_boot_file("guest init", init_path, err)) < 0)
-		return ret;
-	return check_terminal(&r->cfg->process, err);
-}
-
-static void fill_machine(const struct run_ctx *r, const struct cli_globals *g,
-			 const char *init_path, struct machine_config *m)
-{
-	m->cpus = r->vm.cpus;
-	m->ram_mib = r->vm.ram_mib;
-	m->kernel_path = r->kernel_path;
-	m->kernel_cmdline_extra = r->vm.kernel_cmdline;
-	m->nested_virt = r->vm.nested_virt;
-	m->debug = g->debug;
-	m->root_path = r->rootfs;
-	m->root_tag = r->vm.virtiofs_tag;
-	m->init_path = init_path;
-	m->config_json = r->config_json;
-	m->config_json_len = r->config_json_len;
-	m->stdin_fd = STDIN_FILENO;
-	m->stdout_fd = STDOUT_FILENO;
-	m->stderr_fd = STDERR_FILENO;
-	m->terminal = r->cfg->process.terminal;
+	return status;
 }
 
 int krun_cmd_run(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
-	const char *init_env = getenv("KRUN_INIT");
-	const char *init_path = init_env && *init_env ? init_env : KRUN_INIT_DEFAULT;
-	struct run_ctx r = { .kernel_fd = -1 };
-	struct machine_config m = { 0 };
-	int ret, status = 0;
+	struct container_opts opts;
+	sigset_t signals, old;
+	struct bundle b;
+	int ret;
 
-	ret = container_opts_parse(argc, argv, true, &r.opts, err);
-	if (ret == 0)
-		ret = prepare(&r, init_path, err);
-	if (ret == 0 && r.opts.pid_file)
-		ret = write_pid_file(r.opts.pid_file, err);
+	ret = container_opts_parse(argc, argv, true, &opts, err);
+	if (ret < 0)
+		return ret;
+	if (opts.preserve_fds)
+		return krun_make_error(err, 0,
+				       "run: --preserve-fds: passing file descriptors to the "
+				       "workload in the VM is not supported");
+	ret = bundle_load(opts.bundle, &b, err);
 	if (ret == 0) {
-		fill_machine(&r, g, init_path, &m);
-		log_debug("container %s: %u vCPUs, %llu MiB, kernel %s, init %s, root %s",
-			  r.opts.id, m.cpus, (unsigned long long)m.ram_mib, m.kernel_path,
-			  m.init_path, m.root_path);
-		ret = machine_run(&m, &status, err);
+		/* Blocked before the clone so that none is lost; the container unblocks its own. */
+		forwarded_signals(&signals);
+		sigprocmask(SIG_BLOCK, &signals, &old);
+		ret = run_container(g, &opts, &b, &signals, err);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
-	run_ctx_release(&r);
-	return ret < 0 ? ret : status;
+	bundle_release(&b);
+	return ret;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void oom(void)
+void oom(void)
 {
 	static const char msg[] = "krun: out of memory\n";
 	if (write(2, msg, sizeof(msg) - 1) < 0) {

@@ -29,12 +29,13 @@ rootfs_template() {
 }
 
 # make_bundle [--cwd DIR] [--env K=V]... [--annotation K=V]... [--memory BYTES]
-#             [--terminal] -- ARGS...
+#             [--terminal] [--jq FILTER]... -- ARGS...
+# Each --jq FILTER edits the finished config.json (for hooks, mounts, namespaces...).
 # Creates $BUNDLE with a fresh copy of the rootfs and a config.json running ARGS.
 make_bundle() {
 	local cwd=/ terminal=false memory=null
 	local env=('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
-	local annotations='{}'
+	local annotations='{}' filters=()
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--cwd) cwd=$2; shift 2 ;;
@@ -44,6 +45,7 @@ make_bundle() {
 			shift 2 ;;
 		--memory) memory=$2; shift 2 ;;
 		--terminal) terminal=true; shift ;;
+		--jq) filters+=("$2"); shift 2 ;;
 		--) shift; break ;;
 		*) echo "make_bundle: unknown option $1" >&2; return 2 ;;
 		esac
@@ -70,6 +72,11 @@ make_bundle() {
 			linux: ({ namespaces: [ { type: "mount" } ] }
 				+ (if $memory == null then {} else { resources: { memory: { limit: $memory } } } end))
 		}' > "$BUNDLE/config.json"
+	local f
+	for f in "${filters[@]}"; do
+		jq "$f" "$BUNDLE/config.json" > "$BUNDLE/config.json.new"
+		mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+	done
 }
 
 # Runs krun on $BUNDLE; extra arguments go before the container id.

@@ -118,7 +118,7 @@ static void test_full(void)
 	is_str(oci_config_annotation(c, "krun.ram_mib"), "512", "annotation lookup");
 	is_str(oci_config_annotation(c, "org.example"), "", "an empty annotation value");
 	ok(oci_config_annotation(c, "krun.nope") == NULL, "a missing annotation");
-	ok(c->has_memory_limit && c->memory_limit == 536870912, "memory limit");
+	ok(c->resources.has_memory_limit && c->resources.memory_limit == 536870912, "memory limit");
 	is_int(c->n_namespaces, 3, "three namespaces");
 	is_str(c->namespaces[1].type, "network", "namespace type");
 	is_str(c->namespaces[1].path, "/proc/1/ns/net", "namespace path");
@@ -137,7 +137,8 @@ static void test_minimal(void)
 	ok(!c->has_process && c->process.args.n == 0, "no process");
 	ok(!c->root_readonly, "root read-write by default");
 	ok(c->hostname == NULL && c->n_mounts == 0 && c->n_annotations == 0, "nothing else");
-	ok(!c->has_memory_limit && c->n_namespaces == 0 && c->cgroups_path == NULL, "no linux");
+	ok(!c->resources.has_memory_limit && c->n_namespaces == 0 && c->cgroups_path == NULL,
+	   "no linux");
 	oci_config_free(c);
 
 	ok(parse(PROC("'user': {'uid': 0, 'gid': 0}, 'env': null"), &c) == NULL,
@@ -150,7 +151,8 @@ static void test_minimal(void)
 
 	ok(parse(MIN_HEAD ", 'linux': {'resources': {'memory': {'limit': -1}}}}", &c) == NULL,
 	   "memory limit -1");
-	ok(c && c->has_memory_limit && c->memory_limit == -1, "-1 means unlimited");
+	ok(c && c->resources.has_memory_limit && c->resources.memory_limit == -1,
+	   "-1 means unlimited");
 	oci_config_free(c);
 }
 

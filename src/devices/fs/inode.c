@@ -1,28 +1,32 @@
 /* The inode table: every host inode the guest has looked up, pinned by an O_PATH fd and
- * identified by (st_dev, st_ino), so hard links and repeated lookups (also through bind
- * mounts inside the root) share one FUSE nodeid. Nodeids come from a 64-bit counter and
+ * identified by (mount, st_dev, st_ino), so hard links and repeated lookups share one FUSE
+ * nodeid, while one file bound at two places with different mount flags (a read-only bind
+ * of a file that is also reachable read-write) stays two nodes, each keeping its mount's
+ * flags. Nodeids come from a 64-bit counter and
  * are never reused, so a stale nodeid from the guest simply fails to resolve. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "internal.h"
 #include "../../util/util.h"
 
-static uint64_t key_hash(dev_t dev, ino_t ino)
+static uint64_t key_hash(uint64_t mnt_id, dev_t dev, ino_t ino)
 {
-	return hash_u64((uint64_t)ino ^ hash_u64((uint64_t)dev));
+	return hash_u64((uint64_t)ino ^ hash_u64((uint64_t)dev ^ hash_u64(mnt_id)));
 }
 
-static struct fs_inode *inode_new(int fd, const struct stat *st, bool submount)
+static struct fs_inode *inode_new(int fd, const struct stat *st, uint64_t mnt_id, bool submount)
 {
 	struct fs_inode *ino = xzalloc(sizeof(*ino));
 
 	ino->fd = fd;
+	ino->mnt_id = mnt_id;
 	ino->dev = st->st_dev;
 	ino->ino = st->st_ino;
 	ino->type = st->st_mode & S_IFMT;
@@ -48,16 +52,18 @@ void fs_inode_put(struct fs_inode *ino)
 int fs_inode_table_init(struct fs_inode_table *t, int root_fd, uint64_t first_nodeid,
 			krun_error_t *err)
 {
+	uint64_t mnt_id;
 	struct stat st;
+	int ret = fs_stat_mount(root_fd, &st, &mnt_id);
 
-	if (fstat(root_fd, &st) < 0)
-		return krun_make_error(err, errno, "stat the shared directory");
+	if (ret < 0)
+		return krun_make_error(err, -ret, "stat the shared directory");
 	if (!S_ISDIR(st.st_mode))
 		return krun_make_error(err, ENOTDIR, "the shared directory");
 	pthread_mutex_init(&t->mu, NULL);
 	htable_init(&t->by_id);
 	htable_init(&t->by_key);
-	t->root = inode_new(root_fd, &st, false);
+	t->root = inode_new(root_fd, &st, mnt_id, false);
 	t->root->nodeid = FUSE_ROOT_ID;
 	t->root->nlookup = 1;
 	atomic_init(&t->root->refs, 1);
@@ -116,14 +122,14 @@ struct fs_inode *fs_inode_get(struct fs_inode_table *t, uint64_t nodeid)
 /* Takes ownership of fd. Returns the inode for st, new or known, with one more guest
  * reference (nlookup) and a reference for the caller. */
 struct fs_inode *fs_inode_intern(struct fs_inode_table *t, int fd, const struct stat *st,
-				 bool submount)
+				 uint64_t mnt_id, bool submount)
 {
-	uint64_t hash = key_hash(st->st_dev, st->st_ino);
+	uint64_t hash = key_hash(mnt_id, st->st_dev, st->st_ino);
 
 	pthread_mutex_lock(&t->mu);
 	for (struct hnode *n = htable_first(&t->by_key, hash); n; n = htable_next(n)) {
 		struct fs_inode *ino = container_of(n, struct fs_inode, by_key);
-		if (ino->dev == st->st_dev && ino->ino == st->st_ino) {
+		if (ino->dev == st->st_dev && ino->ino == st->st_ino && ino->mnt_id == mnt_id) {
 			ino->nlookup++;
 			atomic_fetch_add(&ino->refs, 1);
 			pthread_mutex_unlock(&t->mu);
@@ -131,7 +137,7 @@ struct fs_inode *fs_inode_intern(struct fs_inode_table *t, int fd, const struct 
 			return ino;
 		}
 	}
-	struct fs_inode *ino = inode_new(fd, st, submount);
+	struct fs_inode *ino = inode_new(fd, st, mnt_id, submount);
 	ino->nodeid = t->next_nodeid++;
 	ino->nlookup = 1;
 	atomic_init(&ino->refs, 2);
@@ -159,6 +165,34 @@ void fs_inode_forget(struct fs_inode_table *t, uint64_t nodeid, uint64_t nlookup
 	}
 	pthread_mutex_unlock(&t->mu);
 	fs_inode_put(ino); /* the table's reference */
+}
+
+int fs_stat_mount(int fd, struct stat *st, uint64_t *mnt_id)
+{
+	struct statx x;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID,
+		  &x) < 0)
+		return -errno;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+	st->st_size = x.stx_size;
+	st->st_blksize = x.stx_blksize;
+	st->st_blocks = x.stx_blocks;
+	st->st_atim.tv_sec = x.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+	*mnt_id = (x.stx_mask & STATX_MNT_ID) ? x.stx_mnt_id : 0;
+	return 0;
 }
 
 int fs_inode_stat(const struct fs_inode *ino, struct stat *st)
@@ -220,10 +254,11 @@ void fs_stat_to_attr(const struct stat *st, bool submount, struct fuse_attr *a)
 int fs_entry_from_fd(struct fs_server *srv, struct fs_inode *parent, int fd,
 		     struct fuse_entry_out *e, struct fs_inode **out)
 {
+	uint64_t mnt_id;
 	struct stat st;
+	int ret = fs_stat_mount(fd, &st, &mnt_id);
 
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		int ret = -errno;
+	if (ret < 0) {
 		close(fd);
 		return ret;
 	}
@@ -231,7 +266,7 @@ int fs_entry_from_fd(struct fs_server *srv, struct fs_inode *parent, int fd,
 	 * st_dev, so inode numbers of different host filesystems cannot collide. */
 	bool submount =
 	    (srv->flags & FUSE_SUBMOUNTS) && S_ISDIR(st.st_mode) && st.st_dev != parent->dev;
-	struct fs_inode *ino = fs_inode_intern(&srv->inodes, fd, &st, submount);
+	struct fs_inode *ino = fs_inode_intern(&srv->inodes, fd, &st, mnt_id, submount);
 
 	memset(e, 0, sizeof(*e));
 	e->nodeid = ino->nodeid;

@@ -39,6 +39,7 @@ struct fs_lock_wait;
 struct fs_inode {
 	struct hnode by_id, by_key;
 	uint64_t nodeid;
+	uint64_t mnt_id; /* statx's: the same file under two mounts is two nodes */
 	dev_t dev;
 	ino_t ino;
 	int fd;	     /* O_PATH | O_NOFOLLOW */
@@ -53,7 +54,7 @@ struct fs_inode {
 struct fs_inode_table {
 	pthread_mutex_t mu;
 	struct htable by_id;  /* nodeid */
-	struct htable by_key; /* (st_dev, st_ino); the root is not in it */
+	struct htable by_key; /* (mnt_id, st_dev, st_ino); the root is not in it */
 	uint64_t next_nodeid;
 	struct fs_inode *root;
 };
@@ -152,8 +153,10 @@ void fs_inode_table_destroy(struct fs_inode_table *t);
 void fs_inode_table_clear(struct fs_inode_table *t);
 struct fs_inode *fs_inode_get(struct fs_inode_table *t, uint64_t nodeid);
 void fs_inode_put(struct fs_inode *ino);
+/* fstatat of an O_PATH fd, plus the id of the mount it is on (0 if the kernel lacks it). */
+int fs_stat_mount(int fd, struct stat *st, uint64_t *mnt_id);
 struct fs_inode *fs_inode_intern(struct fs_inode_table *t, int fd, const struct stat *st,
-				 bool submount);
+				 uint64_t mnt_id, bool submount);
 void fs_inode_forget(struct fs_inode_table *t, uint64_t nodeid, uint64_t nlookup);
 int fs_inode_stat(const struct fs_inode *ino, struct stat *st);
 int fs_inode_reopen(const struct fs_server *srv, const struct fs_inode *ino, int flags);

@@ -1,0 +1,198 @@
+#include "container_process.h"
+#include "console_socket.h"
+#include "hooks.h"
+#include "log.h"
+#include "mounts.h"
+#include "start_socket.h"
+#include "status.h"
+#include "sync.h"
+#include "util/util.h"
+#include "vm/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static void reset_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void exit_on_signal(int sig)
+{
+	_exit(128 + sig);
+}
+
+/* The pty master goes to whoever listens on --console-socket; its slave becomes this
+ * process' terminal, which the VMM carries on the guest's hvc0. */
+static int take_console(const struct container_child *c, krun_error_t *err)
+{
+	cleanup_close int master = -1, slave = -1;
+	int ret;
+
+	ret = pty_open(&master, &slave, 0, 0, err);
+	if (ret == 0)
+		ret = console_socket_send_fd(c->console_sock, master, NULL, err);
+	if (ret == 0)
+		ret = pty_become_controlling(slave, err);
+	return ret;
+}
+
+static int run_hooks(const struct container_child *c, const struct oci_hook *hooks, size_t n,
+		     const char *phase, enum container_status st, krun_error_t *err)
+{
+	cleanup_container_state struct container_state *s = NULL;
+	cleanup_free char *json = NULL;
+	size_t len;
+	int ret;
+
+	if (n == 0)
+		return 0;
+	ret = status_load(c->state_root, c->id, &s, err);
+	if (ret < 0)
+		return ret;
+	json = status_state_json(s, st, true, &len);
+	return hooks_run(hooks, n, phase, json, len, err);
+}
+
+static int set_up(const struct container_child *c, krun_error_t *err)
+{
+	const struct oci_config *cfg = c->bundle->cfg;
+	int ret;
+
+	if ((ret = sync_wait(c->sync_fd, SYNC_GO, err)) < 0 ||
+	    (ret = ns_join_rest(c->ns, err)) < 0 ||
+	    (ret = mounts_setup(cfg, c->bundle->path, c->bundle->rootfs, err)) < 0)
+		return ret;
+	if (c->ns->new_uts && cfg->hostname &&
+	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
+		return krun_make_error(err, errno, "set the host name `%s`", cfg->hostname);
+	if (c->console_sock >= 0 && (ret = take_console(c, err)) < 0)
+		return ret;
+	if (sync_send(c->sync_fd, SYNC_MOUNTED, NULL) < 0 ||
+	    sync_wait(c->sync_fd, SYNC_GO, err) < 0)
+		return krun_make_error(err, 0, "the runtime went away during set-up");
+	return run_hooks(c, cfg->hooks.create_container, cfg->hooks.n_create_container,
+			 "createContainer", CONTAINER_CREATED, err);
+}
+
+static void fill_machine(const struct container_child *c, struct machine_config *m)
+{
+	const struct bundle *b = c->bundle;
+
+	m->cpus = b->vm.cpus;
+	m->ram_mib = b->vm.ram_mib;
+	m->kernel_path = b->kernel_path;
+	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
+	m->nested_virt = b->vm.nested_virt;
+	m->debug = c->g->debug;
+	m->root_path = b->rootfs;
+	m->root_tag = b->vm.virtiofs_tag;
+	m->init_path = b->init_path;
+	m->config_json = b->config_json;
+	m->config_json_len = b->config_json_len;
+	m->stdin_fd = STDIN_FILENO;
+	m->stdout_fd = STDOUT_FILENO;
+	m->stderr_fd = STDERR_FILENO;
+	m->terminal = b->cfg->process.terminal;
+}
+
+/* A Kubernetes pod's sandbox ("pause") container only holds the pod's namespaces: it gets
+ * no VM, and waits for a signal that ends it, as the pause program does. */
+static bool is_sandbox(const struct oci_config *cfg)
+{
+	const char *cri = oci_config_annotation(cfg, "io.kubernetes.cri.container-type");
+	const char *crio = oci_config_annotation(cfg, "io.kubernetes.cri-o.ContainerType");
+
+	return (cri && !strcmp(cri, "sandbox")) || (crio && !strcmp(crio, "sandbox"));
+}
+
+static int hold_namespaces(void)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	while (sigwait(&set, &sig) != 0)
+		;
+	return 0;
+}
+
+static int boot(const struct container_child *c, int *status, krun_error_t *err)
+{
+	struct machine_config m = { 0 };
+
+	if (is_sandbox(c->bundle->cfg)) {
+		*status = hold_namespaces();
+		return 0;
+	}
+	prctl(PR_SET_NAME, "krun");
+	fill_machine(c, &m);
+	log_debug("container %s: %u vCPUs, %llu MiB, kernel %s, init %s, root %s", c->id, m.cpus,
+		  (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);
+	return machine_run(&m, status, err);
+}
+
+/* Waits for `start`, runs the startContainer hooks and tells `start` how they went. */
+static int wait_for_start(const struct container_child *c, int listener, krun_error_t *err)
+{
+	const struct oci_hooks *h = &c->bundle->cfg->hooks;
+	int conn, ret;
+
+	/* Until it boots, this process may be a pid namespace's init, which the kernel spares
+	 * the signals it does not handle: stopping a created container must still work. */
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sig != SIGWINCH &&
+		    sig != SIGCONT && sig != SIGURG)
+			signal(sig, exit_on_signal);
+	conn = start_socket_accept(listener, err);
+	reset_signals();
+	if (conn < 0)
+		return conn;
+	ret = run_hooks(c, h->start_container, h->n_start_container, "startContainer",
+			CONTAINER_RUNNING, err);
+	start_socket_reply(conn, ret < 0 ? (*err)->msg : NULL);
+	return ret;
+}
+
+void container_process_main(const struct container_child *c)
+{
+	krun_error_t err = NULL;
+	int listener = -1, status = 1, ret;
+
+	reset_signals();
+	ret = set_up(c, &err);
+	if (ret == 0)
+		ret = listener = start_socket_listen(c->state_dir, &err);
+	if (ret < 0) {
+		sync_send(c->sync_fd, SYNC_ERROR, err ? err->msg : "container set-up failed");
+		_exit(1);
+	}
+	if (sync_send(c->sync_fd, SYNC_READY, NULL) < 0)
+		_exit(1);
+	close(c->sync_fd);
+	if (c->console_sock >= 0)
+		close(c->console_sock);
+	ret = wait_for_start(c, listener, &err);
+	close(listener);
+	if (ret == 0)
+		ret = boot(c, &status, &err);
+	if (ret < 0) {
+		log_error(err ? err->msg : "the container failed to start");
+		_exit(1);
+	}
+	_exit(status);
+}

@@ -1,0 +1,403 @@
+#include "launch.h"
+#include "cgroup.h"
+#include "console_socket.h"
+#include "container_process.h"
+#include "hooks.h"
+#include "log.h"
+#include "namespaces.h"
+#include "process.h"
+#include "start_socket.h"
+#include "sync.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct parent {
+	const struct launch *l;
+	const struct oci_config *cfg;
+	char *root;
+	char *dir;
+	struct ns_plan ns;
+	int console_sock;
+	int sync_fd;
+	pid_t pid;
+	struct cgroup *cg;
+	struct container_state *state;
+};
+
+static char *owner_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	char *name;
+
+	if (pw)
+		return xstrdup(pw->pw_name);
+	xasprintf(&name, "%u", (unsigned)geteuid());
+	return name;
+}
+
+static char *now_rfc3339(void)
+{
+	char buf[LOG_TIME_SIZE];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	log_format_time(&ts, buf);
+	return xstrdup(buf);
+}
+
+static int write_file(const char *dir, const char *name, const char *data, size_t len,
+		      krun_error_t *err)
+{
+	cleanup_free char *path = NULL;
+	cleanup_close int fd = -1;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+		return krun_make_error(err, errno ? errno : EIO, "write `%s`", path);
+	return 0;
+}
+
+static int make_state_dir(struct parent *p, krun_error_t *err)
+{
+	const struct bundle *b = p->l->bundle;
+	int ret;
+
+	ret = status_dir_create(p->root, p->l->opts->id, &p->dir, err);
+	if (ret < 0)
+		return ret;
+	return write_file(p->dir, "config.json", b->config_json, b->config_json_len, err);
+}
+
+/* With process.terminal the pty master is handed over --console-socket; only a foreground
+ * `run` on a terminal may do without, carrying krun's own terminal instead. */
+static int open_console(struct parent *p, bool *own_terminal, krun_error_t *err)
+{
+	const struct container_opts *o = p->l->opts;
+
+	*own_terminal = false;
+	if (!p->cfg->process.terminal) {
+		if (o->console_socket)
+			return krun_make_error(err, 0,
+					       "--console-socket is given but process.terminal "
+					       "is false in config.json");
+		return 0;
+	}
+	if (o->console_socket)
+		return console_socket_connect(o->console_socket, &p->console_sock, err);
+	if (p->l->foreground && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+		*own_terminal = true;
+		return 0;
+	}
+	return krun_make_error(err, 0,
+			       "process.terminal is set: use --console-socket%s so that the "
+			       "terminal can be handed over",
+			       p->l->foreground ? " (or run krun on a terminal)" : "");
+}
+
+static int clone_child(struct parent *p, bool own_terminal, krun_error_t *err)
+{
+	int sv[2];
+	pid_t pid;
+	int ret;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return krun_make_error(err, errno, "create the set-up socket");
+	ret = ns_join_pid(&p->ns, err);
+	if (ret < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	fflush(NULL);
+	pid = syscall(SYS_clone, p->ns.clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		ret = krun_make_error(err, errno, "create the container process");
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		struct container_child c = {
+			.g = p->l->g,
+			.bundle = p->l->bundle,
+			.ns = &p->ns,
+			.id = p->l->opts->id,
+			.state_root = p->root,
+			.state_dir = p->dir,
+			.sync_fd = sv[1],
+			.console_sock = p->console_sock,
+			.own_terminal = own_terminal,
+		};
+		close(sv[0]);
+		container_process_main(&c);
+	}
+	close(sv[1]);
+	p->sync_fd = sv[0];
+	p->pid = pid;
+	return 0;
+}
+
+static int join_cgroup(struct parent *p, krun_error_t *err)
+{
+	const struct cli_globals *g = p->l->g;
+	cleanup_free char *path = NULL;
+
+	if (g->cgroup_manager == CLI_CGROUP_DISABLED)
+		return 0;
+	if (p->cfg->cgroups_path)
+		path = xstrdup(p->cfg->cgroups_path);
+	else
+		xasprintf(&path, "/%s", p->l->opts->id);
+	if (g->cgroup_manager == CLI_CGROUP_SYSTEMD)
+		return cgroup_create_systemd(CGROUP_ROOT, p->cfg->cgroups_path, p->l->opts->id,
+					     p->pid, &p->cfg->resources, &p->cg, err);
+	return cgroup_create(CGROUP_ROOT, path, p->pid, &p->cfg->resources, &p->cg, err);
+}
+
+static int record_state(struct parent *p, krun_error_t *err)
+{
+	struct container_state *s = xzalloc(sizeof(*s));
+	const struct bundle *b = p->l->bundle;
+
+	p->state = s;
+	s->id = xstrdup(p->l->opts->id);
+	s->dir = xstrdup(p->dir);
+	s->pid = p->pid;
+	s->start_time = status_process_start_time(p->pid);
+	s->bundle = xstrdup(b->path);
+	s->rootfs = xstrdup(b->cfg->root_path);
+	s->created = now_rfc3339();
+	s->owner = owner_name();
+	s->cgroup_manager = p->l->g->cgroup_manager;
+	/* systemd finds its unit again from the configured name, cgroupfs from the path. */
+	if (p->cg && s->cgroup_manager == CLI_CGROUP_SYSTEMD)
+		s->cgroup_path = xstrdup(p->cfg->cgroups_path ? p->cfg->cgroups_path : "");
+	else if (p->cg)
+		s->cgroup_path = xstrdup(cgroup_get_path(p->cg));
+	s->detached = !p->l->foreground;
+	if (!s->start_time)
+		return krun_make_error(err, 0, "the container process exited during set-up");
+	return status_write(s, err);
+}
+
+static int run_parent_hooks(struct parent *p, krun_error_t *err)
+{
+	const struct oci_hooks *h = &p->cfg->hooks;
+	cleanup_free char *json = NULL;
+	size_t len;
+	int ret;
+
+	json = status_state_json(p->state, CONTAINER_CREATED, true, &len);
+	ret = hooks_run(h->prestart, h->n_prestart, "prestart", json, len, err);
+	if (ret == 0)
+		ret = hooks_run(h->create_runtime, h->n_create_runtime, "createRuntime", json, len,
+				err);
+	return ret;
+}
+
+static int write_pid_file(const char *path, pid_t pid, krun_error_t *err)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char text[16];
+	int len = snprintf(text, sizeof(text), "%d", pid);
+
+	if (fd < 0)
+		return krun_make_error(err, errno, "open pid file `%s`", path);
+	if (write(fd, text, len) != len)
+		return krun_make_error(err, errno ? errno : EIO, "write pid file `%s`", path);
+	return 0;
+}
+
+static int create_steps(struct parent *p, krun_error_t *err)
+{
+	bool own_terminal;
+	int ret;
+
+	if ((ret = ns_plan_build(p->cfg, &p->ns, err)) < 0 ||
+	    (ret = open_console(p, &own_terminal, err)) < 0 || (ret = make_state_dir(p, err)) < 0 ||
+	    (ret = clone_child(p, own_terminal, err)) < 0)
+		return ret;
+	if ((ret = join_cgroup(p, err)) < 0 || (ret = sync_send(p->sync_fd, SYNC_GO, NULL)) < 0 ||
+	    (ret = sync_wait(p->sync_fd, SYNC_MOUNTED, err)) < 0 ||
+	    (ret = record_state(p, err)) < 0 || (ret = run_parent_hooks(p, err)) < 0 ||
+	    (ret = sync_send(p->sync_fd, SYNC_GO, NULL)) < 0 ||
+	    (ret = sync_wait(p->sync_fd, SYNC_READY, err)) < 0)
+		return ret == -EPIPE ? krun_make_error(err, 0,
+						       "the container process exited "
+						       "during set-up")
+				     : ret;
+	if (p->l->opts->pid_file)
+		return write_pid_file(p->l->opts->pid_file, p->pid, err);
+	return 0;
+}
+
+/* Undoes a half-made container; the error being reported stays the first one. */
+static void undo(struct parent *p)
+{
+	krun_error_t err = NULL;
+
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	if (p->cg && cgroup_destroy(p->cg, &err) < 0)
+		log_warning("%s", err->msg);
+	krun_error_release(&err);
+	if (p->dir && status_dir_remove(p->dir, &err) < 0)
+		log_warning("%s", err->msg);
+	krun_error_release(&err);
+}
+
+int launch_container(const struct launch *l, struct container_state **state, krun_error_t *err)
+{
+	struct parent p = {
+		.l = l,
+		.cfg = l->bundle->cfg,
+		.root = status_root(l->g),
+		.console_sock = -1,
+		.sync_fd = -1,
+	};
+	int ret;
+
+	ret = container_id_validate(l->opts->id, err);
+	if (ret == 0)
+		ret = create_steps(&p, err);
+	if (ret < 0) {
+		undo(&p);
+		container_state_free(p.state);
+	} else {
+		*state = p.state;
+	}
+	ns_plan_release(&p.ns);
+	if (p.console_sock >= 0)
+		close(p.console_sock);
+	if (p.sync_fd >= 0)
+		close(p.sync_fd);
+	cgroup_free(p.cg);
+	free(p.root);
+	free(p.dir);
+	return ret;
+}
+
+int launch_start(const struct container_state *s, krun_error_t *err)
+{
+	enum container_status st;
+	int ret;
+
+	ret = status_get(s, &st, err);
+	if (ret < 0)
+		return ret;
+	if (st != CONTAINER_CREATED)
+		return krun_make_error(err, 0, "container `%s` is %s, not created: it cannot start",
+				       s->id, status_name(st));
+	return start_socket_trigger(s->dir, s->id, err);
+}
+
+int launch_open_cgroup(const struct container_state *s, struct cgroup **cg, krun_error_t *err)
+{
+	if (s->cgroup_manager == CLI_CGROUP_SYSTEMD)
+		return cgroup_open_systemd(CGROUP_ROOT, s->cgroup_path, s->id, cg, err);
+	return cgroup_open(CGROUP_ROOT, s->cgroup_path, cg, err);
+}
+
+int launch_cleanup(const struct container_state *s, krun_error_t *err)
+{
+	struct oci_config *cfg = NULL;
+	cleanup_free char *json = NULL;
+	krun_error_t hook_err = NULL;
+	size_t len;
+	int ret;
+
+	if (oci_config_load(s->dir, &cfg, NULL, NULL, &hook_err) == 0) {
+		json = status_state_json(s, CONTAINER_STOPPED, true, &len);
+		if (hooks_run(cfg->hooks.poststop, cfg->hooks.n_poststop, "poststop", json, len,
+			      &hook_err) < 0)
+			log_warning("%s", hook_err->msg);
+	}
+	krun_error_release(&hook_err);
+	oci_config_free(cfg);
+	if (s->cgroup_path) {
+		cleanup_cgroup struct cgroup *cg = NULL;
+
+		ret = launch_open_cgroup(s, &cg, err);
+		if (ret == 0)
+			ret = cgroup_destroy(cg, err);
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+		krun_error_release(err);
+	}
+	return status_dir_remove(s->dir, err);
+}
+
+int launch_kill_and_wait(const struct container_state *s, krun_error_t *err)
+{
+	cleanup_cgroup struct cgroup *cg = NULL;
+	cleanup_close int pidfd = -1;
+	int ret;
+
+	if (s->cgroup_path && launch_open_cgroup(s, &cg, err) < 0)
+		krun_error_release(err); /* already gone: the process alone is enough */
+	ret = process_open(s, &pidfd, err);
+	if (ret == -ESRCH) {
+		krun_error_release(err);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	ret = process_signal(pidfd, SIGKILL, s->id, err);
+	if (ret == -ESRCH) {
+		krun_error_release(err);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	if (cg) {
+		/* A frozen process dies only once thawed (cgroup v1). */
+		if (cgroup_kill_all(cg, SIGKILL, err) < 0 || cgroup_freeze(cg, false, err) < 0)
+			krun_error_release(err);
+	}
+	if (process_wait_exit(pidfd, 10000) < 0)
+		return krun_make_error(err, ETIMEDOUT,
+				       "container `%s`: the process did not exit "
+				       "after SIGKILL",
+				       s->id);
+	return 0;
+}
+
+int launch_poststart(const struct container_state *s, krun_error_t *err)
+{
+	struct oci_config *cfg = NULL;
+	cleanup_free char *json = NULL;
+	krun_error_t cleanup_err = NULL;
+	size_t len;
+	int ret;
+
+	ret = oci_config_load(s->dir, &cfg, NULL, NULL, err);
+	if (ret < 0)
+		return ret;
+	if (cfg->hooks.n_poststart) {
+		json = status_state_json(s, CONTAINER_RUNNING, true, &len);
+		ret = hooks_run(cfg->hooks.poststart, cfg->hooks.n_poststart, "poststart", json,
+				len, err);
+	}
+	oci_config_free(cfg);
+	if (ret < 0 &&
+	    (launch_kill_and_wait(s, &cleanup_err) < 0 || launch_cleanup(s, &cleanup_err) < 0))
+		log_warning("%s", cleanup_err->msg);
+	krun_error_release(&cleanup_err);
+	return ret;
+}

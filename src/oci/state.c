@@ -1,0 +1,26 @@
+/* krun state ID: the OCI state document. */
+#include "verbs.h"
+#include "id_verb.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int krun_cmd_state(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
+{
+	cleanup_container_state struct container_state *s = NULL;
+	cleanup_free char *json = NULL;
+	enum container_status st;
+	const char *id;
+	int ret;
+
+	ret = id_verb_parse(argc, argv, &id, err);
+	if (ret == 0)
+		ret = id_verb_load(g, id, &s, err);
+	if (ret == 0)
+		ret = status_get(s, &st, err);
+	if (ret < 0)
+		return ret;
+	json = status_state_json(s, st, false, NULL);
+	printf("%s\n", json);
+	return fflush(stdout) == 0 ? 0 : krun_make_error(err, errno, "state: write");
+}

@@ -1,0 +1,307 @@
+#include "status.h"
+#include "cgroup.h"
+#include "config.h"
+#include "start_socket.h"
+#include "annotations/json.h"
+#include "util/json_gen.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATUS_FILE	"status"
+#define STATUS_MAX_SIZE (64u << 10)
+#define STATUS_DOC	"status"
+
+char *status_root(const struct cli_globals *g)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char *root;
+
+	if (g->root)
+		return xstrdup(g->root);
+	if (xdg && *xdg) {
+		xasprintf(&root, "%s/krun", xdg);
+		return root;
+	}
+	return xstrdup("/run/krun");
+}
+
+int status_dir_create(const char *root, const char *id, char **dir, krun_error_t *err)
+{
+	cleanup_free char *path = NULL;
+
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return krun_make_error(err, errno, "create the state root `%s`", root);
+	xasprintf(&path, "%s/%s", root, id);
+	if (mkdir(path, 0700) < 0) {
+		if (errno == EEXIST)
+			return krun_make_error(err, EEXIST, "container `%s` already exists", id);
+		return krun_make_error(err, errno, "create the state directory `%s`", path);
+	}
+	*dir = steal_ptr(&path);
+	return 0;
+}
+
+int status_dir_remove(const char *dir, krun_error_t *err)
+{
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return errno == ENOENT ? 0 : krun_make_error(err, errno, "open `%s`", dir);
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+			return krun_make_error(err, errno, "remove `%s/%s`", dir, e->d_name);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		return krun_make_error(err, errno, "remove `%s`", dir);
+	return 0;
+}
+
+static void gen_nullable(yajl_gen g, const char *key, const char *value)
+{
+	json_gen_str(g, key);
+	if (value)
+		json_gen_str(g, value);
+	else
+		yajl_gen_null(g);
+}
+
+int status_write(const struct container_state *s, krun_error_t *err)
+{
+	cleanup_json_gen yajl_gen g = json_gen_new(false);
+	cleanup_free char *text = NULL, *tmp = NULL, *path = NULL;
+	cleanup_close int fd = -1;
+	size_t len;
+
+	yajl_gen_map_open(g);
+	json_gen_kv_int(g, "pid", s->pid);
+	json_gen_kv_int(g, "process-start-time", (long long)s->start_time);
+	json_gen_kv_str(g, "bundle", s->bundle);
+	json_gen_kv_str(g, "rootfs", s->rootfs);
+	json_gen_kv_str(g, "created", s->created);
+	json_gen_kv_str(g, "owner", s->owner);
+	json_gen_kv_int(g, "cgroup-manager", s->cgroup_manager);
+	gen_nullable(g, "cgroup-path", s->cgroup_path);
+	json_gen_kv_bool(g, "detached", s->detached);
+	yajl_gen_map_close(g);
+	text = json_gen_take(g, &len);
+
+	xasprintf(&tmp, "%s/" STATUS_FILE ".tmp", s->dir);
+	xasprintf(&path, "%s/" STATUS_FILE, s->dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return krun_make_error(err, errno, "write `%s`", tmp);
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+		return krun_make_error(err, errno ? errno : EIO, "write `%s`", tmp);
+	if (rename(tmp, path) < 0)
+		return krun_make_error(err, errno, "rename `%s` to `%s`", tmp, path);
+	return 0;
+}
+
+static int read_fields(yajl_val doc, struct container_state *s, krun_error_t *err)
+{
+	int64_t pid = 0, manager = 0;
+	uint64_t start = 0;
+	int ret;
+
+	if ((ret = json_read_int(STATUS_DOC, "pid", json_get(doc, "pid"), 0, INT32_MAX, &pid,
+				 err)) < 0 ||
+	    (ret = json_read_uint(STATUS_DOC, "process-start-time",
+				  json_get(doc, "process-start-time"), UINT64_MAX, &start, err)) <
+		0 ||
+	    (ret = json_read_string(STATUS_DOC, "bundle", json_get(doc, "bundle"), &s->bundle,
+				    err)) < 0 ||
+	    (ret = json_read_string(STATUS_DOC, "rootfs", json_get(doc, "rootfs"), &s->rootfs,
+				    err)) < 0 ||
+	    (ret = json_read_string(STATUS_DOC, "created", json_get(doc, "created"), &s->created,
+				    err)) < 0 ||
+	    (ret = json_read_string(STATUS_DOC, "owner", json_get(doc, "owner"), &s->owner, err)) <
+		0 ||
+	    (ret = json_read_int(STATUS_DOC, "cgroup-manager", json_get(doc, "cgroup-manager"), 0,
+				 CLI_CGROUP_DISABLED, &manager, err)) < 0 ||
+	    (ret = json_read_string(STATUS_DOC, "cgroup-path", json_get(doc, "cgroup-path"),
+				    &s->cgroup_path, err)) < 0 ||
+	    (ret = json_read_bool(STATUS_DOC, "detached", json_get(doc, "detached"), &s->detached,
+				  err)) < 0)
+		return ret;
+	if (!s->bundle || !s->rootfs || !s->created || !s->owner)
+		return krun_make_error(err, 0, "the status file is incomplete");
+	s->pid = pid;
+	s->start_time = start;
+	s->cgroup_manager = manager;
+	return 0;
+}
+
+int status_load(const char *root, const char *id, struct container_state **out, krun_error_t *err)
+{
+	cleanup_container_state struct container_state *s = xzalloc(sizeof(*s));
+	cleanup_free char *path = NULL, *text = NULL;
+	yajl_val doc = NULL;
+	size_t len;
+	int ret;
+
+	if (!*id || strchr(id, '/') || id[0] == '.')
+		return krun_make_error(err, ENOENT, "container `%s` does not exist", id);
+	s->id = xstrdup(id);
+	xasprintf(&s->dir, "%s/%s", root, id);
+	xasprintf(&path, "%s/" STATUS_FILE, s->dir);
+	ret = read_file_at(AT_FDCWD, path, STATUS_MAX_SIZE, &text, &len);
+	if (ret == -ENOENT || ret == -ENOTDIR)
+		return krun_make_error(err, ENOENT, "container `%s` does not exist", id);
+	if (ret < 0)
+		return krun_make_error(err, -ret, "read `%s`", path);
+	ret = json_parse_object(path, text, len, &doc, err);
+	if (ret == 0)
+		ret = read_fields(doc, s, err);
+	yajl_tree_free(doc);
+	if (ret < 0)
+		return krun_error_wrap(err, "container `%s`", id);
+	*out = steal_ptr(&s);
+	return 0;
+}
+
+void container_state_free(struct container_state *s)
+{
+	if (!s)
+		return;
+	free(s->id);
+	free(s->dir);
+	free(s->bundle);
+	free(s->rootfs);
+	free(s->created);
+	free(s->owner);
+	free(s->cgroup_path);
+	free(s);
+}
+
+unsigned long long status_process_start_time(pid_t pid)
+{
+	cleanup_free char *path = NULL, *text = NULL;
+	unsigned long long start = 0;
+	char state;
+	const char *p;
+
+	if (pid <= 0)
+		return 0;
+	xasprintf(&path, "/proc/%d/stat", pid);
+	if (read_file_at(AT_FDCWD, path, 4096, &text, NULL) < 0)
+		return 0;
+	/* The command name may hold spaces and parentheses: fields restart after the last ')'. */
+	p = strrchr(text, ')');
+	if (!p || sscanf(p + 1,
+			 " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			 "%*d %*d %llu",
+			 &state, &start) != 2)
+		return 0;
+	return state == 'Z' || state == 'X' ? 0 : start;
+}
+
+bool status_process_alive(const struct container_state *s)
+{
+	unsigned long long start = status_process_start_time(s->pid);
+
+	return start != 0 && start == s->start_time;
+}
+
+static bool start_socket_present(const struct container_state *s)
+{
+	cleanup_free char *path = NULL;
+
+	xasprintf(&path, "%s/" START_SOCKET, s->dir);
+	return access(path, F_OK) == 0;
+}
+
+int status_get(const struct container_state *s, enum container_status *st, krun_error_t *err)
+{
+	cleanup_cgroup struct cgroup *cg = NULL;
+	bool frozen = false;
+	int ret;
+
+	if (!status_process_alive(s)) {
+		*st = CONTAINER_STOPPED;
+		return 0;
+	}
+	if (start_socket_present(s)) {
+		*st = CONTAINER_CREATED;
+		return 0;
+	}
+	*st = CONTAINER_RUNNING;
+	if (!s->cgroup_path)
+		return 0;
+	ret = cgroup_open(CGROUP_ROOT, s->cgroup_path, &cg, err);
+	if (ret == 0)
+		ret = cgroup_is_frozen(cg, &frozen, err);
+	if (ret == -ENOENT || ret == -ENODEV) {
+		krun_error_release(err);
+		*st = CONTAINER_STOPPED;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	if (frozen)
+		*st = CONTAINER_PAUSED;
+	return 0;
+}
+
+const char *status_name(enum container_status st)
+{
+	static const char *const names[] = {
+		[CONTAINER_CREATED] = "created",
+		[CONTAINER_RUNNING] = "running",
+		[CONTAINER_PAUSED] = "paused",
+		[CONTAINER_STOPPED] = "stopped",
+	};
+	return names[st];
+}
+
+static void gen_annotations(yajl_gen g, const struct container_state *s)
+{
+	struct oci_config *cfg = NULL;
+	krun_error_t err = NULL;
+
+	if (oci_config_load(s->dir, &cfg, NULL, NULL, &err) < 0) {
+		krun_error_release(&err);
+		return;
+	}
+	if (cfg->n_annotations) {
+		json_gen_str(g, "annotations");
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < cfg->n_annotations; i++)
+			json_gen_kv_str(g, cfg->annotations[i].key, cfg->annotations[i].value);
+		yajl_gen_map_close(g);
+	}
+	oci_config_free(cfg);
+}
+
+char *status_state_json(const struct container_state *s, enum container_status st, bool for_hook,
+			size_t *len)
+{
+	cleanup_json_gen yajl_gen g = json_gen_new(!for_hook);
+	bool has_process =
+	    st == CONTAINER_CREATED || st == CONTAINER_RUNNING || st == CONTAINER_PAUSED;
+
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "ociVersion", for_hook ? "1.0.2" : "1.0.0");
+	json_gen_kv_str(g, "id", s->id);
+	json_gen_kv_int(g, "pid", has_process ? s->pid : 0);
+	json_gen_kv_str(g, "status", status_name(st));
+	json_gen_kv_str(g, "bundle", s->bundle);
+	if (!for_hook) {
+		json_gen_kv_str(g, "rootfs", s->rootfs);
+		json_gen_kv_str(g, "created", s->created);
+		json_gen_kv_str(g, "owner", s->owner);
+	}
+	gen_annotations(g, s);
+	yajl_gen_map_close(g);
+	return json_gen_take(g, len);
+}

@@ -1,0 +1,21 @@
+/* The handshake between `krun create` and the container process it clones, over a
+ * SOCK_SEQPACKET socket pair: each step waits for the other side's message, and a failure
+ * on the child's side arrives as its message text. */
+#ifndef KRUN_OCI_SYNC_H
+#define KRUN_OCI_SYNC_H
+
+#include "util/error.h"
+
+enum sync_type {
+	SYNC_GO = 1,  /* parent -> child: carry on */
+	SYNC_MOUNTED, /* child: namespaces, mounts and console are ready */
+	SYNC_READY,   /* child: hooks done, waiting for `start` */
+	SYNC_ERROR,   /* child: failed, the text says why */
+};
+
+int sync_send(int fd, enum sync_type type, const char *msg);
+/* Waits for `expected`. A SYNC_ERROR becomes *err with the child's text; end of file means
+ * the other side is gone. */
+int sync_wait(int fd, enum sync_type expected, krun_error_t *err);
+
+#endif
