@@ -30,7 +30,7 @@ const char *const oci_mount_options[] = {
 };
 
 static const char *const namespaces[] = {
-	"cgroup", "ipc", "mount", "network", "pid", "user", "uts", NULL,
+	"cgroup", "ipc", "mount", "network", "pid", "uts", NULL, /* not user yet */
 };
 
 static void gen_strv(yajl_gen g, const char *key, const char *const *v)
