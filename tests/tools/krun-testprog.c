@@ -2,12 +2,15 @@
  * that busybox does not offer, each a subcommand. Exits 0 on success, 1 with a message
  * on failure, 2 on bad usage. */
 #include <errno.h>
+#include <linux/vm_sockets.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -117,6 +120,66 @@ static int boottime(char **argv)
 	return 0;
 }
 
+#define ECHO_BYTES (1 << 20)
+
+/* Moves one step of the echo exchange; returns -1 on failure. */
+static int echo_step(int fd, const char *out, size_t *sent, char *in, size_t *got)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | (*sent < ECHO_BYTES ? POLLOUT : 0) };
+
+	if (poll(&p, 1, 10000) != 1)
+		return -1;
+	if (*sent < ECHO_BYTES && (p.revents & POLLOUT)) {
+		ssize_t n = write(fd, out + *sent, ECHO_BYTES - *sent);
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+		*sent += n > 0 ? n : 0;
+		if (*sent == ECHO_BYTES && shutdown(fd, SHUT_WR) < 0)
+			return -1;
+	}
+	if (p.revents & (POLLIN | POLLHUP)) {
+		ssize_t n = read(fd, in + *got, ECHO_BYTES - *got);
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+		if (n == 0)
+			return -1; /* end of file before everything came back */
+		*got += n > 0 ? n : 0;
+	}
+	return 0;
+}
+
+/* Connects AF_VSOCK to the host (CID 2) at PORT, sends 1 MiB of a pattern while reading
+ * the echo back (both at once, so that flow control in either direction is exercised),
+ * half-closes, checks the echo and prints "vsock-echo ok BYTES". */
+static int vsock_echo(char **argv)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+				  .svm_cid = VMADDR_CID_HOST,
+				  .svm_port = (unsigned)atol(argv[0]) };
+	static char out[ECHO_BYTES], in[ECHO_BYTES];
+	size_t sent = 0, got = 0;
+
+	for (size_t i = 0; i < ECHO_BYTES; i++)
+		out[i] = 'a' + (i * 7 + i / 4096) % 26;
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fail("socket", "AF_VSOCK");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fail("connect", argv[0]);
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return fail("fcntl", argv[0]);
+	while (got < ECHO_BYTES)
+		if (echo_step(fd, out, &sent, in, &got) < 0)
+			return fail("echo exchange", argv[0]);
+	if (memcmp(in, out, ECHO_BYTES) != 0) {
+		fprintf(stderr, "krun-testprog: vsock echo differs from what was sent\n");
+		return 1;
+	}
+	close(fd);
+	printf("vsock-echo ok %d\n", ECHO_BYTES);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int argc;
@@ -131,6 +194,7 @@ static const struct command {
 	{ "kill-self", 1, kill_self, "SIGNAL" },
 	{ "pattern", 3, pattern, "stdout|stderr BYTES TEXT" },
 	{ "boottime", 0, boottime, "" },
+	{ "vsock-echo", 1, vsock_echo, "PORT" },
 };
 
 int main(int argc, char **argv)

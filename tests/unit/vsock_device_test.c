@@ -1,0 +1,789 @@
+/* virtio-vsock without a VM: the test plays the guest driver (rings in fake RAM, registers
+ * through the transport's handlers), the device runs on the real event loop in a thread,
+ * and the host side is real unix sockets in a temporary directory. Checks connection
+ * setup, data both ways, credit flow control, CREDIT_REQUEST, shutdown, RST, SEQPACKET
+ * records, the connection cap, device reset, host-initiated connections and hostile
+ * headers. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_vsock.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "devices/vsock/internal.h"
+#include "tap.h"
+#include "vring_driver.h"
+
+#define HDR	   ((uint32_t)sizeof(struct virtio_vsock_hdr))
+#define RX_PAYLOAD 4096
+#define QSIZE	   256
+
+static struct fake_ram ram;
+static char dir[] = "/tmp/vsock-test-XXXXXX";
+
+struct guest {
+	struct virtio_device *dev;
+	struct virtio_mmio t;
+	struct vring_driver q[VSOCK_NUM_QUEUES];
+	pthread_t loop_thread;
+	uint32_t rx_outstanding;
+};
+
+struct pkt {
+	struct virtio_vsock_hdr h;
+	uint8_t data[RX_PAYLOAD];
+};
+
+static void bail(const char *what)
+{
+	printf("Bail out! %s\n", what);
+	exit(2);
+}
+
+static void *run_loop(void *loop)
+{
+	krun_error_t err = NULL;
+
+	event_loop_run(loop, &err);
+	return NULL;
+}
+
+static void kick(struct guest *g, unsigned q)
+{
+	mmio_w32(&g->t, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
+static void add_rx(struct guest *g, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct drv_seg s = { fake_ram_buf(&ram, NULL, HDR + RX_PAYLOAD), HDR + RX_PAYLOAD,
+				     true };
+		vring_driver_add(&g->q[VSOCK_RXQ], &s, 1);
+	}
+	g->rx_outstanding += n;
+	kick(g, VSOCK_RXQ);
+}
+
+static void guest_boot(struct guest *g, bool seqpacket, unsigned rx_buffers)
+{
+	krun_error_t err = NULL;
+	struct vsock_backend *b;
+	struct vsock_config cfg;
+
+	memset(g, 0, sizeof(*g));
+	if (virtio_vsock_unix_backend_new(dir, &b, &err) < 0)
+		bail(err->msg);
+	cfg.backend = b;
+	if (virtio_vsock_new(&cfg, &g->dev, &err) < 0 ||
+	    virtio_mmio_init(&g->t, g->dev, &ram.mem, &err) < 0 ||
+	    event_loop_new(&g->dev->loop, &err) < 0)
+		bail(err->msg);
+	pthread_create(&g->loop_thread, NULL, run_loop, g->dev->loop);
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (seqpacket)
+		f |= 1ULL << VIRTIO_VSOCK_F_SEQPACKET;
+	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
+		bail("features refused");
+	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
+		vring_driver_init(&g->q[q], &ram, QSIZE);
+		mmio_setup_queue(&g->t, q, &g->q[q]);
+	}
+	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
+	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
+		bail("DRIVER_OK refused");
+	add_rx(g, rx_buffers);
+}
+
+static void guest_destroy(struct guest *g)
+{
+	struct event_loop *loop = g->dev->loop;
+
+	event_loop_stop(loop);
+	pthread_join(g->loop_thread, NULL);
+	g->dev->ops->destroy(g->dev);
+	virtio_mmio_release(&g->t);
+	event_loop_free(loop);
+}
+
+static bool wait_used(struct guest *g, unsigned q, uint32_t *id, uint32_t *len)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (vring_driver_used(&g->q[q], id, len))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* The guest receives one packet (and gives the buffer back). */
+static bool recv_pkt(struct guest *g, struct pkt *p)
+{
+	uint32_t id, len;
+
+	memset(p, 0, sizeof(*p));
+	if (!wait_used(g, VSOCK_RXQ, &id, &len) || len < HDR || len > HDR + RX_PAYLOAD)
+		return false;
+	const uint8_t *b = fake_ram_ptr(&ram, g->q[VSOCK_RXQ].desc[id].addr);
+	memcpy(p, b, len);
+	g->rx_outstanding--;
+	add_rx(g, 1);
+	return p->h.len == len - HDR;
+}
+
+/* Nothing arrives for the guest within 100 ms. */
+static bool rx_quiet(struct guest *g)
+{
+	usleep(100 * 1000);
+	struct vring_driver *d = &g->q[VSOCK_RXQ];
+	return __atomic_load_n(&d->used->idx, __ATOMIC_ACQUIRE) == d->last_used;
+}
+
+/* The guest sends segments on the tx queue and waits for the device to consume them. */
+static bool send_segs(struct guest *g, const struct drv_seg *s, unsigned n)
+{
+	uint32_t id, len;
+
+	vring_driver_add(&g->q[VSOCK_TXQ], s, n);
+	kick(g, VSOCK_TXQ);
+	return wait_used(g, VSOCK_TXQ, &id, &len);
+}
+
+struct hdr_args {
+	uint32_t src_port, dst_port;
+	uint16_t op, type;
+	uint32_t flags, buf_alloc, fwd_cnt;
+};
+
+static struct virtio_vsock_hdr mkhdr(const struct hdr_args *a, uint32_t len)
+{
+	return (struct virtio_vsock_hdr){ .src_cid = VSOCK_GUEST_CID,
+					  .dst_cid = VSOCK_HOST_CID,
+					  .src_port = a->src_port,
+					  .dst_port = a->dst_port,
+					  .len = len,
+					  .type = a->type ? a->type : VSOCK_STREAM,
+					  .op = a->op,
+					  .flags = a->flags,
+					  .buf_alloc = a->buf_alloc ? a->buf_alloc : 65536,
+					  .fwd_cnt = a->fwd_cnt };
+}
+
+/* A packet as Linux lays it out: the header, then the payload in its own segment. */
+static bool send_hdr(struct guest *g, const struct virtio_vsock_hdr *h, const void *data,
+		     uint32_t len)
+{
+	struct drv_seg s[2] = { { fake_ram_buf(&ram, h, HDR), HDR, false },
+				{ fake_ram_buf(&ram, data, len), len, false } };
+
+	return send_segs(g, s, len ? 2 : 1);
+}
+
+static bool send_pkt(struct guest *g, struct hdr_args a, const void *data, uint32_t len)
+{
+	struct virtio_vsock_hdr h = mkhdr(&a, len);
+
+	return send_hdr(g, &h, data, len);
+}
+
+static bool is_pkt(const struct pkt *p, uint32_t host_port, uint32_t guest_port, uint16_t op)
+{
+	return p->h.src_cid == VSOCK_HOST_CID && p->h.dst_cid == VSOCK_GUEST_CID &&
+	       p->h.src_port == host_port && p->h.dst_port == guest_port && p->h.op == op;
+}
+
+static bool expect_op(struct guest *g, uint32_t host_port, uint32_t guest_port, uint16_t op)
+{
+	struct pkt p;
+
+	if (!recv_pkt(g, &p))
+		return false;
+	if (!is_pkt(&p, host_port, guest_port, op)) {
+		printf("#   got op %u ports %u->%u\n", p.h.op, p.h.src_port, p.h.dst_port);
+		return false;
+	}
+	return true;
+}
+
+static int listen_on(uint32_t port, int type, int backlog)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock-%u.sock", dir, port);
+	unlink(sa.sun_path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0)
+		bail("listen");
+	return fd;
+}
+
+static int accept_timeout(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/* Reads exactly n bytes from a host fd within 5 s. */
+static bool host_read(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 5000) != 1)
+			return false;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += r;
+	}
+	return true;
+}
+
+/* The host fd reports end of file (or reset) within 5 s. */
+static bool host_sees_eof(int fd)
+{
+	char c;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 5000) != 1)
+		return false;
+	return read(fd, &c, 1) <= 0;
+}
+
+/* Guest port gp connects to host port hp; the host accepts. Returns the host fd. */
+static int connect_pair(struct guest *g, int lfd, uint32_t gp, uint32_t hp, uint16_t type,
+			uint32_t buf_alloc)
+{
+	struct hdr_args a = { gp, hp, VIRTIO_VSOCK_OP_REQUEST, type, 0, buf_alloc };
+
+	if (!send_pkt(g, a, NULL, 0) || !expect_op(g, hp, gp, VIRTIO_VSOCK_OP_RESPONSE))
+		return -1;
+	return accept_timeout(lfd);
+}
+
+static void test_config(void)
+{
+	struct guest g;
+
+	guest_boot(&g, false, 4);
+	uint64_t cid = mmio_r32(&g.t, VIRTIO_MMIO_CONFIG) |
+		       (uint64_t)mmio_r32(&g.t, VIRTIO_MMIO_CONFIG + 4) << 32;
+	is_int(cid, 3, "config space: guest_cid is 3");
+	is_int(mmio_r32(&g.t, VIRTIO_MMIO_DEVICE_ID), 19, "device id 19");
+	guest_destroy(&g);
+}
+
+static void test_stream(void)
+{
+	struct guest g;
+	struct pkt p;
+	char buf[64];
+
+	guest_boot(&g, false, 16);
+	int lfd = listen_on(1000, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 5000, 1000, VSOCK_STREAM, 0);
+	ok(hfd >= 0, "REQUEST to a listening port: RESPONSE, and the host accepts");
+
+	ok(send_pkt(&g, (struct hdr_args){ 5000, 1000, VIRTIO_VSOCK_OP_RW }, "hello guest", 11),
+	   "guest sends RW");
+	ok(host_read(hfd, buf, 11) && memcmp(buf, "hello guest", 11) == 0,
+	   "guest data reaches the host socket");
+
+	ok(write(hfd, "from host", 9) == 9, "host writes");
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 1000, 5000, VIRTIO_VSOCK_OP_RW) && p.h.len == 9 &&
+	       memcmp(p.data, "from host", 9) == 0 && p.h.type == VSOCK_STREAM,
+	   "host data reaches the guest as RW");
+	is_int(p.h.buf_alloc, VSOCK_BUF_ALLOC, "our buf_alloc is advertised");
+	is_int(p.h.fwd_cnt, 11, "fwd_cnt counts what the host socket took");
+
+	ok(send_pkt(&g, (struct hdr_args){ 5000, 1000, VIRTIO_VSOCK_OP_CREDIT_REQUEST }, NULL, 0),
+	   "guest sends CREDIT_REQUEST");
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 1000, 5000, VIRTIO_VSOCK_OP_CREDIT_UPDATE) &&
+	       p.h.fwd_cnt == 11 && p.h.buf_alloc == VSOCK_BUF_ALLOC,
+	   "CREDIT_REQUEST answered with CREDIT_UPDATE");
+
+	/* Guest half-close: the host reads end of file, and can still send. */
+	ok(send_pkt(&g,
+		    (struct hdr_args){ 5000, 1000, VIRTIO_VSOCK_OP_SHUTDOWN, 0,
+				       VIRTIO_VSOCK_SHUTDOWN_SEND },
+		    NULL, 0),
+	   "guest SHUTDOWN SEND");
+	ok(host_sees_eof(hfd), "host reads end of file after the guest's SHUTDOWN SEND");
+	ok(write(hfd, "late", 4) == 4 && recv_pkt(&g, &p) &&
+	       is_pkt(&p, 1000, 5000, VIRTIO_VSOCK_OP_RW) && p.h.len == 4,
+	   "the other direction still flows");
+	close(hfd);
+	ok(expect_op(&g, 1000, 5000, VIRTIO_VSOCK_OP_RST),
+	   "host close after the guest's shutdown: RST, connection over");
+	ok(send_pkt(&g, (struct hdr_args){ 5000, 1000, VIRTIO_VSOCK_OP_RW }, "x", 1) &&
+	       expect_op(&g, 1000, 5000, VIRTIO_VSOCK_OP_RST),
+	   "data on the released connection gets RST");
+
+	/* Host closes first: SHUTDOWN to the guest; the guest's full shutdown ends it. */
+	hfd = connect_pair(&g, lfd, 5001, 1000, VSOCK_STREAM, 0);
+	close(hfd);
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 1000, 5001, VIRTIO_VSOCK_OP_SHUTDOWN) &&
+	       p.h.flags == VIRTIO_VSOCK_SHUTDOWN_SEND,
+	   "host close: SHUTDOWN(SEND) to the guest");
+	ok(send_pkt(&g, (struct hdr_args){ 5001, 1000, VIRTIO_VSOCK_OP_SHUTDOWN, 0, 3 }, NULL, 0) &&
+	       expect_op(&g, 1000, 5001, VIRTIO_VSOCK_OP_RST),
+	   "guest SHUTDOWN both ways: RST ends it");
+
+	/* Guest RST: the host socket is closed. */
+	hfd = connect_pair(&g, lfd, 5002, 1000, VSOCK_STREAM, 0);
+	ok(send_pkt(&g, (struct hdr_args){ 5002, 1000, VIRTIO_VSOCK_OP_RST }, NULL, 0),
+	   "guest RST");
+	ok(host_sees_eof(hfd), "guest RST closes the host socket");
+	ok(rx_quiet(&g), "no answer to an RST");
+	close(hfd);
+
+	/* Nobody listens on 1001. */
+	ok(send_pkt(&g, (struct hdr_args){ 5003, 1001, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
+	       expect_op(&g, 1001, 5003, VIRTIO_VSOCK_OP_RST),
+	   "REQUEST to a port without a socket: RST");
+	ok(send_pkt(&g, (struct hdr_args){ 5004, 1000, VIRTIO_VSOCK_OP_RW }, "zz", 2) &&
+	       expect_op(&g, 1000, 5004, VIRTIO_VSOCK_OP_RST),
+	   "RW for an unknown connection: RST");
+	close(lfd);
+	guest_destroy(&g);
+}
+
+/* Host data larger than the guest's credit is held back until the guest gives more. */
+static void test_credit_to_guest(void)
+{
+	struct guest g;
+	struct pkt p;
+	static char big[3000];
+
+	guest_boot(&g, false, 16);
+	int lfd = listen_on(1100, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 6000, 1100, VSOCK_STREAM, 1000);
+	memset(big, 'c', sizeof(big));
+	ok(write(hfd, big, sizeof(big)) == sizeof(big), "host writes 3000 bytes");
+	uint32_t got = 0;
+	bool asked = false;
+	while (recv_pkt(&g, &p)) {
+		if (is_pkt(&p, 1100, 6000, VIRTIO_VSOCK_OP_RW))
+			got += p.h.len;
+		else if (is_pkt(&p, 1100, 6000, VIRTIO_VSOCK_OP_CREDIT_REQUEST))
+			asked = true;
+		if (asked && got >= 1000)
+			break;
+	}
+	is_int(got, 1000, "the guest gets exactly its 1000 bytes of credit");
+	ok(asked, "the device asks for credit when it runs out");
+	ok(rx_quiet(&g), "nothing more while the guest gives no credit");
+	ok(send_pkt(
+	       &g, (struct hdr_args){ 6000, 1100, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0, 1000, 1000 },
+	       NULL, 0),
+	   "guest CREDIT_UPDATE: fwd_cnt 1000");
+	got = 0;
+	while (got < 1000 && recv_pkt(&g, &p))
+		if (is_pkt(&p, 1100, 6000, VIRTIO_VSOCK_OP_RW))
+			got += p.h.len;
+	is_int(got, 1000, "1000 more bytes after the update");
+	ok(send_pkt(
+	       &g,
+	       (struct hdr_args){ 6000, 1100, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0, 100000, 2000 },
+	       NULL, 0),
+	   "guest opens its window");
+	got = 0;
+	while (got < 1000 && recv_pkt(&g, &p))
+		if (is_pkt(&p, 1100, 6000, VIRTIO_VSOCK_OP_RW))
+			got += p.h.len;
+	is_int(got, 1000, "the rest arrives");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+/* Guest data the host does not read: credit comes back only as the socket takes bytes,
+ * and a guest that ignores its credit is reset. */
+static void test_credit_from_guest(void)
+{
+	struct guest g;
+	struct pkt p;
+	static char chunk[65536];
+
+	guest_boot(&g, false, 64);
+	int lfd = listen_on(1200, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 7000, 1200, VSOCK_STREAM, 0);
+	memset(chunk, 'g', sizeof(chunk));
+	/* Respect the credit: stop once buf_alloc bytes are unacknowledged. */
+	uint32_t sent = 0, fwd = 0;
+	while (sent - fwd + sizeof(chunk) <= VSOCK_BUF_ALLOC) {
+		send_pkt(&g, (struct hdr_args){ 7000, 1200, VIRTIO_VSOCK_OP_RW }, chunk,
+			 sizeof(chunk));
+		sent += sizeof(chunk);
+		while (__atomic_load_n(&g.q[VSOCK_RXQ].used->idx, __ATOMIC_ACQUIRE) !=
+		       g.q[VSOCK_RXQ].last_used) {
+			if (recv_pkt(&g, &p) && p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+				fwd = p.h.fwd_cnt;
+		}
+		if (sent > 16 * 1024 * 1024)
+			break;
+	}
+	ok(sent < 16 * 1024 * 1024, "the guest runs out of credit while the host does not read");
+	/* The host drains everything: credit comes back. */
+	static char sink[1 << 20];
+	size_t drained = 0;
+	while (drained < sent) {
+		struct pollfd pf = { .fd = hfd, .events = POLLIN };
+		if (poll(&pf, 1, 2000) != 1)
+			break;
+		ssize_t r = read(hfd, sink, sizeof(sink));
+		if (r <= 0)
+			break;
+		drained += r;
+	}
+	is_int(drained, sent, "the host reads every byte the guest sent");
+	bool updated = false;
+	while (recv_pkt(&g, &p))
+		if (p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE && p.h.fwd_cnt == sent) {
+			updated = true;
+			break;
+		}
+	ok(updated, "CREDIT_UPDATE with fwd_cnt = all bytes once the host consumed them");
+
+	/* Now ignore the credit: the connection is reset, the host socket closed. */
+	bool rst = false;
+	for (int i = 0; i < 200 && !rst; i++) {
+		send_pkt(&g, (struct hdr_args){ 7000, 1200, VIRTIO_VSOCK_OP_RW }, chunk,
+			 sizeof(chunk));
+		while (!rst && __atomic_load_n(&g.q[VSOCK_RXQ].used->idx, __ATOMIC_ACQUIRE) !=
+				   g.q[VSOCK_RXQ].last_used)
+			rst = recv_pkt(&g, &p) && p.h.op == VIRTIO_VSOCK_OP_RST;
+	}
+	ok(rst, "a guest sending beyond its credit gets RST");
+	bool closed = false;
+	for (;;) {
+		struct pollfd pf = { .fd = hfd, .events = POLLIN };
+		if (poll(&pf, 1, 5000) != 1)
+			break;
+		ssize_t r = read(hfd, sink, sizeof(sink));
+		if (r <= 0) {
+			closed = true;
+			break;
+		}
+	}
+	ok(closed, "and its host socket is closed");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+static void test_seqpacket(void)
+{
+	struct guest g;
+	struct pkt p;
+	char buf[20000];
+
+	guest_boot(&g, true, 32);
+	int lfd = listen_on(1300, SOCK_SEQPACKET, 8);
+	int hfd = connect_pair(&g, lfd, 8000, 1300, VSOCK_SEQPACKET, 0);
+	ok(hfd >= 0, "SEQPACKET connection to a SEQPACKET socket");
+	struct hdr_args a = { 8000, 1300, VIRTIO_VSOCK_OP_RW, VSOCK_SEQPACKET };
+	send_pkt(&g, a, "first-", 6);
+	a.flags = VIRTIO_VSOCK_SEQ_EOM;
+	send_pkt(&g, a, "record", 6);
+	send_pkt(&g, a, "second", 6);
+	ssize_t n = recv(hfd, buf, sizeof(buf), 0);
+	ok(n == 12 && memcmp(buf, "first-record", 12) == 0,
+	   "guest fragments up to EOM make one host record");
+	n = recv(hfd, buf, sizeof(buf), 0);
+	ok(n == 6 && memcmp(buf, "second", 6) == 0, "the next message is its own record");
+
+	memset(buf, 'r', 10000);
+	ok(send(hfd, buf, 10000, 0) == 10000, "host sends a 10000-byte record");
+	uint32_t got = 0, eoms = 0, frags = 0;
+	bool eom_last = false;
+	while (got < 10000 && recv_pkt(&g, &p)) {
+		if (!is_pkt(&p, 1300, 8000, VIRTIO_VSOCK_OP_RW) || p.h.type != VSOCK_SEQPACKET)
+			break;
+		got += p.h.len;
+		frags++;
+		eoms += !!(p.h.flags & VIRTIO_VSOCK_SEQ_EOM);
+		eom_last = p.h.flags & VIRTIO_VSOCK_SEQ_EOM;
+	}
+	ok(got == 10000 && frags == 3 && eoms == 1 && eom_last,
+	   "the record reaches the guest in 3 fragments, EOM on the last");
+	ok(send(hfd, "tiny", 4, 0) == 4 && recv_pkt(&g, &p) && p.h.len == 4 &&
+	       (p.h.flags & VIRTIO_VSOCK_SEQ_EOM) && memcmp(p.data, "tiny", 4) == 0,
+	   "a small record: one packet with EOM");
+	close(hfd);
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 1300, 8000, VIRTIO_VSOCK_OP_SHUTDOWN) &&
+	       p.h.flags == VIRTIO_VSOCK_SHUTDOWN_SEND,
+	   "host closes its SEQPACKET socket: SHUTDOWN(SEND) to the guest");
+	ok(send_pkt(&g, (struct hdr_args){ 8000, 1300, VIRTIO_VSOCK_OP_RST, VSOCK_SEQPACKET }, NULL,
+		    0) &&
+	       rx_quiet(&g),
+	   "guest RST ends it");
+	close(lfd);
+
+	int sfd = listen_on(1301, SOCK_STREAM, 8);
+	ok(send_pkt(&g, (struct hdr_args){ 8001, 1301, VIRTIO_VSOCK_OP_REQUEST, VSOCK_SEQPACKET },
+		    NULL, 0) &&
+	       expect_op(&g, 1301, 8001, VIRTIO_VSOCK_OP_RST),
+	   "SEQPACKET to a STREAM socket: RST");
+	close(sfd);
+	guest_destroy(&g);
+
+	guest_boot(&g, false, 8);
+	lfd = listen_on(1302, SOCK_SEQPACKET, 8);
+	ok(send_pkt(&g, (struct hdr_args){ 8002, 1302, VIRTIO_VSOCK_OP_REQUEST, VSOCK_SEQPACKET },
+		    NULL, 0) &&
+	       rx_quiet(&g),
+	   "SEQPACKET without the feature negotiated: dropped");
+	close(lfd);
+	guest_destroy(&g);
+}
+
+static void test_malformed(void)
+{
+	struct guest g;
+	struct pkt p;
+
+	guest_boot(&g, false, 16);
+	int lfd = listen_on(1400, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 9000, 1400, VSOCK_STREAM, 0);
+
+	struct drv_seg shortseg = { fake_ram_buf(&ram, "short", 5), 5, false };
+	ok(send_segs(&g, &shortseg, 1) && rx_quiet(&g), "a packet shorter than a header: dropped");
+
+	struct hdr_args a = { 9000, 1400, VIRTIO_VSOCK_OP_RW };
+	struct virtio_vsock_hdr h = mkhdr(&a, 4);
+	h.src_cid = 7;
+	ok(send_hdr(&g, &h, "data", 4) && rx_quiet(&g), "wrong src_cid: dropped");
+	h = mkhdr(&a, 4);
+	h.dst_cid = 3;
+	ok(send_hdr(&g, &h, "data", 4) && rx_quiet(&g), "wrong dst_cid: dropped");
+	h = mkhdr(&a, 4);
+	h.type = 9;
+	ok(send_hdr(&g, &h, "data", 4) && rx_quiet(&g), "unknown type: dropped");
+	struct pollfd pf = { .fd = hfd, .events = POLLIN };
+	ok(poll(&pf, 1, 0) == 0, "none of it reached the host");
+
+	/* Header split over descriptors, payload over two more. */
+	h = mkhdr(&a, 6);
+	struct drv_seg split[] = { { fake_ram_buf(&ram, &h, 10), 10, false },
+				   { fake_ram_buf(&ram, (char *)&h + 10, HDR - 10), HDR - 10,
+				     false },
+				   { fake_ram_buf(&ram, "abc", 3), 3, false },
+				   { fake_ram_buf(&ram, "def", 3), 3, false } };
+	char buf[16];
+	ok(send_segs(&g, split, 4) && host_read(hfd, buf, 6) && memcmp(buf, "abcdef", 6) == 0,
+	   "header and payload split over four descriptors are gathered");
+
+	h = mkhdr(&a, 100);
+	ok(send_hdr(&g, &h, "only-ten!!", 10) && expect_op(&g, 1400, 9000, VIRTIO_VSOCK_OP_RST),
+	   "len beyond the descriptors: RST");
+	ok(host_sees_eof(hfd), "and the connection is gone on the host");
+	close(hfd);
+
+	hfd = connect_pair(&g, lfd, 9001, 1400, VSOCK_STREAM, 0);
+	a = (struct hdr_args){ 9001, 1400, 42 };
+	ok(send_pkt(&g, a, NULL, 0) && expect_op(&g, 1400, 9001, VIRTIO_VSOCK_OP_RST),
+	   "unknown op: RST");
+	ok(host_sees_eof(hfd), "unknown op releases the connection");
+	close(hfd);
+
+	hfd = connect_pair(&g, lfd, 9002, 1400, VSOCK_STREAM, 0);
+	a = (struct hdr_args){ 9002, 1400, VIRTIO_VSOCK_OP_RW };
+	h = mkhdr(&a, VSOCK_MAX_PAYLOAD + 1);
+	struct drv_seg huge[] = { { fake_ram_buf(&ram, &h, HDR), HDR, false },
+				  { fake_ram_buf(&ram, NULL, VSOCK_MAX_PAYLOAD + 1),
+				    VSOCK_MAX_PAYLOAD + 1, false } };
+	ok(send_segs(&g, huge, 2) && expect_op(&g, 1400, 9002, VIRTIO_VSOCK_OP_RST),
+	   "payload over 64 KiB: RST");
+	close(hfd);
+
+	hfd = connect_pair(&g, lfd, 9003, 1400, VSOCK_STREAM, 0);
+	ok(send_pkt(&g, (struct hdr_args){ 9003, 1400, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
+	       expect_op(&g, 1400, 9003, VIRTIO_VSOCK_OP_RST) && host_sees_eof(hfd),
+	   "a second REQUEST on a live pair: RST");
+	close(hfd);
+	hfd = connect_pair(&g, lfd, 9004, 1400, VSOCK_STREAM, 0);
+	ok(send_pkt(&g, (struct hdr_args){ 9004, 1400, VIRTIO_VSOCK_OP_RESPONSE }, NULL, 0) &&
+	       expect_op(&g, 1400, 9004, VIRTIO_VSOCK_OP_RST),
+	   "RESPONSE on a connection the guest opened: RST");
+	close(hfd);
+
+	/* A chain with only writable segments carries no header. */
+	struct drv_seg wr = { fake_ram_buf(&ram, NULL, 64), 64, true };
+	ok(send_segs(&g, &wr, 1) && rx_quiet(&g), "a writable-only tx chain: dropped");
+
+	/* Stray RSTs are bounded: a flood does not queue without limit. */
+	for (unsigned i = 0; i < VSOCK_MAX_STRAY_RST + 50; i++)
+		send_pkt(&g, (struct hdr_args){ 20000 + i, 1, VIRTIO_VSOCK_OP_CREDIT_UPDATE }, NULL,
+			 0);
+	unsigned rsts = 0;
+	while (recv_pkt(&g, &p) && p.h.op == VIRTIO_VSOCK_OP_RST)
+		rsts++;
+	ok(rsts >= 50 && rsts <= VSOCK_MAX_STRAY_RST + 50, "stray packets answered with RST");
+
+	/* A descriptor pointing outside guest RAM breaks the tx queue, nothing worse. */
+	struct drv_seg bad = { 0xdeadbeef000ULL, HDR, false };
+	vring_driver_add(&g.q[VSOCK_TXQ], &bad, 1);
+	kick(&g, VSOCK_TXQ);
+	usleep(100 * 1000);
+	ok(g.dev->vq[VSOCK_TXQ].broken, "a descriptor outside RAM breaks the queue");
+	close(lfd);
+	guest_destroy(&g);
+	ok(1, "the device survived every malformed packet");
+}
+
+static void test_cap(void)
+{
+	struct guest g;
+	struct pkt p;
+
+	guest_boot(&g, false, 128);
+	int lfd = listen_on(1500, SOCK_STREAM, 2048);
+	unsigned responses = 0;
+	for (unsigned i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
+		send_pkt(&g, (struct hdr_args){ 30000 + i, 1500, VIRTIO_VSOCK_OP_REQUEST }, NULL,
+			 0);
+		if (recv_pkt(&g, &p) && is_pkt(&p, 1500, 30000 + i, VIRTIO_VSOCK_OP_RESPONSE))
+			responses++;
+	}
+	is_int(responses, VSOCK_MAX_CONNECTIONS, "1024 connections are accepted");
+	ok(send_pkt(&g, (struct hdr_args){ 40000, 1500, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
+	       expect_op(&g, 1500, 40000, VIRTIO_VSOCK_OP_RST),
+	   "the 1025th gets RST");
+	ok(send_pkt(&g, (struct hdr_args){ 30000, 1500, VIRTIO_VSOCK_OP_RST }, NULL, 0) &&
+	       send_pkt(&g, (struct hdr_args){ 40000, 1500, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
+	       expect_op(&g, 1500, 40000, VIRTIO_VSOCK_OP_RESPONSE),
+	   "after one is released, a new one fits");
+	close(lfd);
+	guest_destroy(&g);
+}
+
+static void test_reset(void)
+{
+	struct guest g;
+
+	guest_boot(&g, false, 16);
+	int lfd = listen_on(1600, SOCK_STREAM, 8);
+	int h1 = connect_pair(&g, lfd, 10000, 1600, VSOCK_STREAM, 0);
+	int h2 = connect_pair(&g, lfd, 10001, 1600, VSOCK_STREAM, 0);
+	mmio_w32(&g.t, VIRTIO_MMIO_STATUS, 0);
+	ok(host_sees_eof(h1) && host_sees_eof(h2), "device reset closes every host socket");
+	close(h1);
+	close(h2);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+static void test_connect_guest(void)
+{
+	struct guest g;
+	struct pkt p;
+	int sp[2];
+
+	guest_boot(&g, false, 16);
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp);
+	is_int(virtio_vsock_connect_guest(g.dev, 2000, 80, VSOCK_STREAM, sp[0]), 0,
+	       "host-initiated connection queued");
+	ok(expect_op(&g, 2000, 80, VIRTIO_VSOCK_OP_REQUEST), "the guest gets REQUEST");
+	fcntl(sp[1], F_SETFL, 0);
+	ok(write(sp[1], "early", 5) == 5 && rx_quiet(&g), "no data before the guest's RESPONSE");
+	ok(send_pkt(&g, (struct hdr_args){ 80, 2000, VIRTIO_VSOCK_OP_RESPONSE }, NULL, 0) &&
+	       recv_pkt(&g, &p) && is_pkt(&p, 2000, 80, VIRTIO_VSOCK_OP_RW) && p.h.len == 5 &&
+	       memcmp(p.data, "early", 5) == 0,
+	   "after RESPONSE the host data flows");
+	char buf[8];
+	ok(send_pkt(&g, (struct hdr_args){ 80, 2000, VIRTIO_VSOCK_OP_RW }, "back", 4) &&
+	       host_read(sp[1], buf, 4) && memcmp(buf, "back", 4) == 0,
+	   "and the guest's data reaches the host fd");
+	is_int(virtio_vsock_connect_guest(g.dev, 2000, 80, VSOCK_STREAM, dup(sp[1])), -EBUSY,
+	       "the same pair twice: EBUSY");
+	close(sp[1]);
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 2000, 80, VIRTIO_VSOCK_OP_SHUTDOWN),
+	   "host fd closed: SHUTDOWN to the guest");
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp);
+	virtio_vsock_connect_guest(g.dev, 2001, 81, VSOCK_STREAM, sp[0]);
+	ok(expect_op(&g, 2001, 81, VIRTIO_VSOCK_OP_REQUEST) &&
+	       send_pkt(&g, (struct hdr_args){ 81, 2001, VIRTIO_VSOCK_OP_RST }, NULL, 0),
+	   "the guest refuses with RST");
+	fcntl(sp[1], F_SETFL, 0);
+	ok(host_sees_eof(sp[1]), "the refused connection's fd is closed");
+	close(sp[1]);
+	guest_destroy(&g);
+}
+
+/* An rx buffer with room for a header only carries no data: it comes back empty and the
+ * data goes into the next one. */
+static void test_tiny_rx_buffer(void)
+{
+	struct guest g;
+	struct pkt p;
+	uint32_t id, len;
+
+	guest_boot(&g, false, 0);
+	int lfd = listen_on(1700, SOCK_STREAM, 8);
+	struct hdr_args a = { 11000, 1700, VIRTIO_VSOCK_OP_REQUEST };
+	send_pkt(&g, a, NULL, 0);
+	int hfd = accept_timeout(lfd);
+	struct drv_seg one = { fake_ram_buf(&ram, NULL, HDR + 64), HDR + 64, true };
+	vring_driver_add(&g.q[VSOCK_RXQ], &one, 1);
+	kick(&g, VSOCK_RXQ);
+	ok(wait_used(&g, VSOCK_RXQ, &id, &len) && len == HDR, "RESPONSE once a buffer comes");
+	ok(write(hfd, "abc", 3) == 3 && rx_quiet(&g), "host data waits for a buffer");
+	struct drv_seg tiny = { fake_ram_buf(&ram, NULL, HDR), HDR, true };
+	vring_driver_add(&g.q[VSOCK_RXQ], &tiny, 1);
+	kick(&g, VSOCK_RXQ);
+	ok(wait_used(&g, VSOCK_RXQ, &id, &len) && len == 0,
+	   "a header-only buffer is returned empty");
+	add_rx(&g, 1);
+	ok(recv_pkt(&g, &p) && is_pkt(&p, 1700, 11000, VIRTIO_VSOCK_OP_RW) && p.h.len == 3,
+	   "the data goes into the next buffer, none is lost");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+int main(void)
+{
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (!mkdtemp(dir))
+		bail("mkdtemp");
+	fake_ram_init(&ram, 1ULL << 32);
+	test_config();
+	test_stream();
+	test_credit_to_guest();
+	test_credit_from_guest();
+	test_seqpacket();
+	test_malformed();
+	test_cap();
+	test_reset();
+	test_connect_guest();
+	test_tiny_rx_buffer();
+	fake_ram_free(&ram);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return tap_done();
+}
