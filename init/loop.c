@@ -17,13 +17,23 @@ void loop_close(struct loop *l)
 	l->epfd = -1;
 }
 
-int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err)
+int loop_add_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
 		return init_fail(err, errno, "watch fd %d", w->fd);
 	return 0;
+}
+
+int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err)
+{
+	return loop_add_events(l, w, EPOLLIN, err);
+}
+
+void loop_remove(struct loop *l, struct loop_watch *w)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
 int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err)

@@ -1,5 +1,5 @@
-/* A small epoll loop. PID 1 waits in it for its children and signals; later steps add
- * their own fds (a vsock listener for exec requests and forwarded signals). */
+/* A small epoll loop. PID 1 waits in it for its children, its signals and the host's
+ * (the krun-signal port); later steps add their own fds (a vsock listener for exec). */
 #ifndef KRUN_INIT_LOOP_H
 #define KRUN_INIT_LOOP_H
 
@@ -20,6 +20,10 @@ int loop_open(struct loop *l, struct init_error *err);
 void loop_close(struct loop *l);
 /* Watches w->fd for input. w must stay valid while it is watched. */
 int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err);
+/* The same with these epoll events (EPOLLIN | EPOLLET, say). */
+int loop_add_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err);
+/* Stops watching w->fd; call before closing it. */
+void loop_remove(struct loop *l, struct loop_watch *w);
 /* Waits for ready fds (up to timeout_ms, -1 for ever) and calls their watches once. */
 int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err);
 

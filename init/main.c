@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "env.h"
+#include "host_signals.h"
 #include "log.h"
 #include "mounts.h"
 #include "report.h"
@@ -67,6 +68,18 @@ static char **workload_env(const struct init_process *p)
 	return env_build(p->env, p->num_env, passwd, p->user.uid, p->terminal);
 }
 
+/* Holding the port open before the workload starts tells the host that signals reach
+ * it from now on; those sent before it runs wait in the port. */
+static void watch_host_signals(struct supervisor *sup)
+{
+	struct init_error err = { 0 };
+	int fd = host_signals_open(PORTS_DIR, "/dev", PORTS_WAIT_MS, &err);
+
+	if (fd < 0 || supervisor_watch_host(sup, fd, &err) < 0)
+		log_msg("warning: %s: signals sent to the container will not reach the workload",
+			err.msg);
+}
+
 static int run_workload(const struct init_config *cfg, const struct stdio_fds *stdio)
 {
 	cleanup_strv char **env = workload_env(&cfg->process);
@@ -76,7 +89,12 @@ static int run_workload(const struct init_config *cfg, const struct stdio_fds *s
 	pid_t pid;
 	int status;
 
-	if (supervisor_open(&sup, &err) < 0 || workload_start(&w, &pid, &status, &err) < 0) {
+	if (supervisor_open(&sup, &err) < 0) {
+		log_msg("%s", err.msg);
+		return STATUS_INIT_FAILED;
+	}
+	watch_host_signals(&sup);
+	if (workload_start(&w, &pid, &status, &err) < 0) {
 		log_msg("%s", err.msg);
 		return STATUS_INIT_FAILED;
 	}

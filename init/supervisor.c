@@ -1,7 +1,9 @@
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include "host_signals.h"
 #include "log.h"
 #include "status.h"
 #include "supervisor.h"
@@ -46,12 +48,60 @@ static void on_signals(struct loop_watch *w, uint32_t events)
 	}
 }
 
+static void stop_watching_host(struct supervisor *s)
+{
+	if (s->host.fd < 0)
+		return;
+	loop_remove(&s->loop, &s->host);
+	close(s->host.fd);
+	s->host.fd = -1;
+}
+
+/* Edge-triggered: read until the port is empty. A port the host has not opened (or has
+ * closed) reads 0 and stays readable; the watch stays, since the host may open it
+ * again, and the next edge comes with the next data. */
+static void on_host_signals(struct loop_watch *w, uint32_t events)
+{
+	struct supervisor *s = container_of(w, struct supervisor, host);
+	unsigned char buf[64];
+	int signals[sizeof(buf)];
+
+	for (;;) {
+		ssize_t n = read(w->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno == EAGAIN))
+			return;
+		if (n < 0) {
+			log_msg("warning: reading the host's signals: %s", strerror(errno));
+			stop_watching_host(s);
+			return;
+		}
+		size_t count = host_signals_decode(buf, (size_t)n, signals);
+		for (size_t i = 0; i < count; i++)
+			forward_signal(s, signals[i]);
+	}
+}
+
+int supervisor_watch_host(struct supervisor *s, int fd, struct init_error *err)
+{
+	s->host.fd = fd;
+	int ret = loop_add_events(&s->loop, &s->host, EPOLLIN | EPOLLET, err);
+	if (ret < 0) {
+		close(fd);
+		s->host.fd = -1;
+	}
+	return ret;
+}
+
 int supervisor_open(struct supervisor *s, struct init_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->loop.epfd = -1;
 	s->signals.fd = -1;
 	s->signals.ready = on_signals;
+	s->host.fd = -1;
+	s->host.ready = on_host_signals;
 	sigemptyset(&s->handled);
 	sigaddset(&s->handled, SIGCHLD);
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++)
@@ -69,6 +119,7 @@ int supervisor_open(struct supervisor *s, struct init_error *err)
 
 void supervisor_close(struct supervisor *s)
 {
+	stop_watching_host(s);
 	loop_close(&s->loop);
 	if (s->signals.fd >= 0)
 		close(s->signals.fd);

@@ -187,6 +187,8 @@ static void console_destroy(struct virtio_device *dev)
 		tcsetattr(c->tty_fd, TCSANOW, &c->saved_tio);
 		close(c->tty_fd);
 	}
+	if (c->signal_wfd >= 0)
+		close(c->signal_wfd);
 	console_ctrl_clear(c);
 	free(c->ctrl_chain);
 	pthread_mutex_destroy(&c->lock);
@@ -208,8 +210,10 @@ static void console_destroy(struct virtio_device *dev)
 		.destroy = console_destroy,                                                        \
 	}
 
-/* A terminal is one port (hvc0) with a size; streams are hvc0 plus three named ports. */
-CONSOLE_OPS(terminal_ops, 2 + 2 * 1,
+/* A terminal is one port (hvc0) with a size; streams are hvc0 plus three named ports;
+ * either may have the signal port too. max_nr_ports says how many ports there are, so
+ * the queues beyond them are never used. */
+CONSOLE_OPS(terminal_ops, 2 + 2 * 2,
 	    (1ULL << VIRTIO_CONSOLE_F_MULTIPORT) | (1ULL << VIRTIO_CONSOLE_F_SIZE));
 CONSOLE_OPS(streams_ops, 2 + 2 * CONSOLE_MAX_PORTS, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT);
 
@@ -256,19 +260,52 @@ static void setup_terminal(struct console *c, const struct console_config *cfg)
 	tcsetattr(c->tty_fd, TCSANOW, &raw);
 }
 
-static int add_ports(struct console *c, const struct console_config *cfg, krun_error_t *err)
+/* The signal port reads its input from a pipe of ours, non-blocking at both ends: the
+ * pipe is the queue, and a full one drops signals instead of blocking the sender. It
+ * has no output, so whatever the guest writes there is discarded. */
+static int add_signal_port(struct console *c, krun_error_t *err)
 {
-	int ret;
+	struct console_port *p = &c->port[c->nports];
+	int fds[2];
 
-	if (cfg->terminal)
-		return add_port(c, NULL, cfg->in_fd, cfg->out_fd, true, err);
-	ret = add_port(c, NULL, -1, cfg->console_log_fd, true, err);
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return krun_make_error(err, errno, "console: create the signal queue");
+	/* The smallest pipe is a page: that many one-byte records at most. */
+	fcntl(fds[1], F_SETPIPE_SZ, CONSOLE_SIGNAL_QUEUE);
+	*p = (struct console_port){ .con = c, .id = c->nports, .name = CONSOLE_SIGNAL_PORT };
+	p->in = (struct host_fd){ .fd = fds[0], .restore_flags = -1, .pollable = true };
+	p->out = (struct host_fd){ .fd = -1, .restore_flags = -1 };
+	p->rx = xmalloc(sizeof(*p->rx));
+	p->tx = xmalloc(sizeof(*p->tx));
+	c->nports++;
+	c->signal_port = p;
+	c->signal_wfd = fds[1];
+	return 0;
+}
+
+static int add_stream_ports(struct console *c, const struct console_config *cfg, krun_error_t *err)
+{
+	int ret = add_port(c, NULL, -1, cfg->console_log_fd, true, err);
+
 	if (ret == 0)
 		ret = add_port(c, "krun-stdin", cfg->in_fd, -1, false, err);
 	if (ret == 0)
 		ret = add_port(c, "krun-stdout", -1, cfg->out_fd, true, err);
 	if (ret == 0)
 		ret = add_port(c, "krun-stderr", -1, cfg->err_fd, true, err);
+	return ret;
+}
+
+static int add_ports(struct console *c, const struct console_config *cfg, krun_error_t *err)
+{
+	int ret;
+
+	if (cfg->terminal)
+		ret = add_port(c, NULL, cfg->in_fd, cfg->out_fd, true, err);
+	else
+		ret = add_stream_ports(c, cfg, err);
+	if (ret == 0 && cfg->signal_port)
+		ret = add_signal_port(c, err);
 	return ret;
 }
 
@@ -282,6 +319,7 @@ int virtio_console_new(const struct console_config *cfg, struct virtio_device **
 	c->dev.irq_fd = -1;
 	c->terminal = cfg->terminal;
 	c->tty_fd = -1;
+	c->signal_wfd = -1;
 	c->outbox_tail = &c->outbox;
 	c->ctrl_chain = xmalloc(sizeof(*c->ctrl_chain));
 	int ret = add_ports(c, cfg, err);
@@ -310,4 +348,35 @@ void virtio_console_resize(struct virtio_device *dev, unsigned cols, unsigned ro
 	pthread_mutex_unlock(&c->lock);
 	if (notify)
 		virtio_signal_config(dev);
+}
+
+int virtio_console_send_signal(struct virtio_device *dev, int signo)
+{
+	struct console *c = to_console(dev);
+	uint8_t record = (uint8_t)signo;
+	ssize_t n;
+
+	if (signo < 1 || signo > CONSOLE_SIGNAL_MAX)
+		return -EINVAL;
+	if (c->signal_wfd < 0)
+		return -ENOTSUP;
+	/* One byte is written whole or not at all; the port's watch on the read end takes
+	 * it to the guest. */
+	do
+		n = write(c->signal_wfd, &record, 1);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -errno;
+}
+
+bool virtio_console_signal_port_open(struct virtio_device *dev)
+{
+	struct console *c = to_console(dev);
+	bool open;
+
+	if (!c->signal_port)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	open = c->active && c->signal_port->guest_open;
+	pthread_mutex_unlock(&c->lock);
+	return open;
 }

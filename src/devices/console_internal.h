@@ -16,7 +16,7 @@
 #include "console.h"
 #include "../util/util.h"
 
-#define CONSOLE_MAX_PORTS  4
+#define CONSOLE_MAX_PORTS  5
 #define CONSOLE_QUEUE_SIZE 64
 #define CONSOLE_NUM_QUEUES (2 + 2 * CONSOLE_MAX_PORTS)
 
@@ -84,6 +84,8 @@ struct console {
 	struct vq_chain *ctrl_chain;
 
 	struct queue_ref qref[CONSOLE_NUM_QUEUES];
+	struct console_port *signal_port; /* NULL without one */
+	int signal_wfd;			  /* its queue: the write end of a pipe; -1 if none */
 	int tty_fd; /* terminal put in raw mode, restored on destroy; -1 if none */
 	struct termios saved_tio;
 };

@@ -150,6 +150,7 @@ static int boot(const struct container_child *c, int *status, krun_error_t *err)
 static int wait_for_start(const struct container_child *c, int listener, krun_error_t *err)
 {
 	const struct oci_hooks *h = &c->bundle->cfg->hooks;
+	sigset_t forwarded;
 	int conn, ret;
 
 	/* Until it boots, this process may be a pid namespace's init, which the kernel spares
@@ -160,6 +161,9 @@ static int wait_for_start(const struct container_child *c, int listener, krun_er
 			signal(sig, exit_on_signal);
 	conn = start_socket_accept(listener, err);
 	reset_signals();
+	/* From here on the signals the VMM forwards stay pending until it takes them over. */
+	machine_signal_set(&forwarded, c->bundle->cfg->process.terminal);
+	sigprocmask(SIG_BLOCK, &forwarded, NULL);
 	if (conn < 0)
 		return conn;
 	ret = run_hooks(c, h->start_container, h->n_start_container, "startContainer",

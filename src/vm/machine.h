@@ -3,6 +3,7 @@
 #ifndef KRUN_VM_MACHINE_H
 #define KRUN_VM_MACHINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,8 +36,23 @@ struct machine_config {
 };
 
 /* Boots the guest and runs it to power-off. *exit_status is the workload's status as
- * reported by the guest init, or 125 when the guest stopped without reporting one
- * (kernel panic, init crash). */
+ * reported by the guest init, 128+signal when a SIGTERM, SIGINT, SIGHUP or SIGQUIT
+ * stopped the VM before the guest init was up, or 125 when the guest stopped without
+ * reporting one (kernel panic, init crash).
+ *
+ * Signals: while it runs, the calling thread (which runs the event loop) blocks the
+ * machine_signal_set signals and reads them from a signalfd: each goes to the guest init,
+ * which sends it to the workload (SIGWINCH instead resizes the guest's terminal). Other
+ * threads of the process must block them too (the VM's own threads do). Signals the
+ * caller blocked earlier and that are still pending are handled as soon as the VM runs,
+ * so a caller that blocks the set from its start loses none; the caller's mask comes
+ * back on return, and signals still pending then are discarded. */
 int machine_run(const struct machine_config *cfg, int *exit_status, krun_error_t *err);
+
+/* The signals machine_run takes over: every catchable signal except the synchronous
+ * faults (SEGV, BUS, ILL, FPE, TRAP, SYS), SIGCHLD, SIGPIPE (which machine_run sets to
+ * ignored), SIGRTMIN (the vCPU kick) and glibc's two internal ones; SIGWINCH only with a
+ * terminal. */
+void machine_signal_set(sigset_t *set, bool terminal);
 
 #endif

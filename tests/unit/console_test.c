@@ -13,6 +13,7 @@
 #include <linux/virtio_mmio.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -530,12 +531,168 @@ static void test_terminal(void)
 	close(master), close(slave);
 }
 
+/* Port 4 is set up and named; returns whether the handshake went as expected. */
+static bool signal_handshake(struct guest *g)
+{
+	bool ok_ = true;
+
+	send_ctrl(g, VIRTIO_CONSOLE_BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	for (uint32_t i = 0; i < 5; i++)
+		ok_ &= expect_ctrl(g, i, VIRTIO_CONSOLE_PORT_ADD, 1);
+	for (uint32_t i = 0; i < 4; i++)
+		send_ctrl(g, i, VIRTIO_CONSOLE_PORT_READY, 1);
+	ok_ &= expect_ctrl(g, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+	ok_ &= expect_ctrl(g, 0, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	for (uint32_t i = 1; i < 4; i++) {
+		struct msg m;
+		ok_ &= recv_ctrl(g, &m) && m.event == VIRTIO_CONSOLE_PORT_NAME;
+		ok_ &= expect_ctrl(g, i, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	}
+	send_ctrl(g, 4, VIRTIO_CONSOLE_PORT_READY, 1);
+	ok_ &= expect_ctrl_extra(g, 4, VIRTIO_CONSOLE_PORT_NAME, 1, "krun-signal", 11);
+	ok_ &= expect_ctrl(g, 4, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	return ok_;
+}
+
+/* Waits for one rx buffer of port 4 and compares its bytes with want. */
+static bool expect_signals(struct guest *g, const uint8_t *want, uint32_t n)
+{
+	uint32_t id, len;
+
+	if (!wait_used(g, PORT_RXQ(4), &id, &len) || len != n)
+		return false;
+	return memcmp(fake_ram_ptr(&ram, g->q[PORT_RXQ(4)].desc[id].addr), want, n) == 0;
+}
+
+static void test_signal_records(struct guest *g)
+{
+	ok(!virtio_console_signal_port_open(g->dev), "signal port: not open before the guest");
+	ok(virtio_console_send_signal(g->dev, SIGTERM) == 0 &&
+	       virtio_console_send_signal(g->dev, SIGUSR1) == 0,
+	   "signal port: signals queued before the guest opens it");
+	add_rx_buffers(g, PORT_RXQ(4), 8);
+	ok(stays_unused(g, PORT_RXQ(4)), "signal port: nothing delivered before the guest opens");
+	send_ctrl(g, 4, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	ok(expect_signals(g, (const uint8_t[]){ SIGTERM, SIGUSR1 }, 2),
+	   "signal port: the queued signals arrive once opened, in order, one byte each");
+	ok(virtio_console_signal_port_open(g->dev), "signal port: open once the guest opened it");
+
+	is_int(virtio_console_send_signal(g->dev, 0), -EINVAL, "signal 0 refused");
+	is_int(virtio_console_send_signal(g->dev, 65), -EINVAL, "signal 65 refused");
+	is_int(virtio_console_send_signal(g->dev, -1), -EINVAL, "signal -1 refused");
+	ok(virtio_console_send_signal(g->dev, 64) == 0 && expect_signals(g, (uint8_t[]){ 64 }, 1),
+	   "signal 64 (SIGRTMAX) delivered once open");
+}
+
+static void test_signal_hostile_guest(struct guest *g, struct pipes *p)
+{
+	uint32_t id, len;
+
+	guest_write(g, 4, "\x0f\x0f\x0f\x0fjunk", 8);
+	ok(wait_used(g, PORT_TXQ(4), &id, &len), "signal port: guest output consumed");
+	ok(pipe_is_empty(p->out[0]) && pipe_is_empty(p->err[0]) && pipe_is_empty(p->log[0]),
+	   "signal port: guest output goes nowhere");
+	ok(stays_unused(g, PORT_RXQ(4)), "signal port: and produces no signal");
+	send_ctrl(g, 4, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	usleep(100 * 1000);
+	ok(!virtio_console_signal_port_open(g->dev), "signal port: closed by the guest");
+}
+
+/* The queue is bounded: a guest that never reads cannot make the host grow. */
+static void test_signal_queue_bound(struct guest *g)
+{
+	int accepted = 0, ret = 0;
+
+	for (int i = 0; i < 2 * CONSOLE_SIGNAL_QUEUE && ret == 0; i++)
+		if ((ret = virtio_console_send_signal(g->dev, SIGUSR2)) == 0)
+			accepted++;
+	is_int(ret, -EAGAIN, "signal queue full: EAGAIN");
+	is_int(accepted, CONSOLE_SIGNAL_QUEUE, "signal queue holds CONSOLE_SIGNAL_QUEUE signals");
+}
+
+static void test_signal_port(void)
+{
+	struct guest g;
+	struct pipes p;
+	uint32_t nports = 0;
+
+	make_pipes(&p);
+	struct console_config cfg = { .in_fd = p.in[0],
+				      .out_fd = p.out[1],
+				      .err_fd = p.err[1],
+				      .console_log_fd = p.log[1],
+				      .signal_port = true };
+	guest_boot(&g, &cfg);
+	virtio_mmio_read(&g.t, VIRTIO_MMIO_CONFIG + 4, &nports, 4);
+	is_int(nports, 5, "with the signal port: max_nr_ports 5");
+	ok(signal_handshake(&g), "signal port: added, named krun-signal, opened by the host");
+	test_signal_records(&g);
+	test_signal_hostile_guest(&g, &p);
+	test_signal_queue_bound(&g);
+	mmio_w32(&g.t, VIRTIO_MMIO_STATUS, 0);
+	ok(!virtio_console_signal_port_open(g.dev), "signal port: not open after a reset");
+	guest_destroy(&g);
+	close(p.in[0]), close(p.in[1]), close(p.out[0]), close(p.out[1]), close(p.err[0]);
+	close(p.err[1]), close(p.log[0]), close(p.log[1]);
+}
+
+static void test_terminal_signal_port(void)
+{
+	struct guest g;
+	uint32_t nports = 0;
+	int slave, master = open_pty(&slave);
+	struct console_config cfg = { .in_fd = slave,
+				      .out_fd = slave,
+				      .err_fd = slave,
+				      .terminal = true,
+				      .console_log_fd = -1,
+				      .signal_port = true };
+
+	guest_boot(&g, &cfg);
+	virtio_mmio_read(&g.t, VIRTIO_MMIO_CONFIG + 4, &nports, 4);
+	is_int(nports, 2, "terminal with the signal port: max_nr_ports 2");
+	send_ctrl(&g, VIRTIO_CONSOLE_BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	ok(expect_ctrl(&g, 0, VIRTIO_CONSOLE_PORT_ADD, 1) &&
+	       expect_ctrl(&g, 1, VIRTIO_CONSOLE_PORT_ADD, 1),
+	   "terminal: hvc0 and the signal port");
+	send_ctrl(&g, 1, VIRTIO_CONSOLE_PORT_READY, 1);
+	ok(expect_ctrl_extra(&g, 1, VIRTIO_CONSOLE_PORT_NAME, 1, "krun-signal", 11) &&
+	       expect_ctrl(&g, 1, VIRTIO_CONSOLE_PORT_OPEN, 1),
+	   "terminal: port 1 is krun-signal");
+	add_rx_buffers(&g, PORT_RXQ(1), 2);
+	send_ctrl(&g, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	virtio_console_send_signal(g.dev, SIGINT);
+	uint32_t id, len;
+	ok(wait_used(&g, PORT_RXQ(1), &id, &len) && len == 1 &&
+	       *(uint8_t *)fake_ram_ptr(&ram, g.q[PORT_RXQ(1)].desc[id].addr) == SIGINT,
+	   "terminal: a signal reaches the guest");
+	guest_destroy(&g);
+	close(master), close(slave);
+}
+
+static void test_no_signal_port(void)
+{
+	struct guest g;
+	struct console_config cfg = {
+		.in_fd = -1, .out_fd = -1, .err_fd = -1, .console_log_fd = -1
+	};
+
+	guest_boot(&g, &cfg);
+	is_int(virtio_console_send_signal(g.dev, SIGTERM), -ENOTSUP,
+	       "no signal port: sending is refused");
+	ok(!virtio_console_signal_port_open(g.dev), "no signal port: never open");
+	guest_destroy(&g);
+}
+
 int main(void)
 {
 	fake_ram_init(&ram, 256 * MIB);
 	test_streams();
 	test_discarded_log_socket_stderr();
 	test_terminal();
+	test_signal_port();
+	test_terminal_signal_port();
+	test_no_signal_port();
 	fake_ram_free(&ram);
 	return tap_done();
 }
