@@ -103,6 +103,12 @@ int container_opts_parse(int argc, char **argv, bool is_run, struct container_op
 		return cli_usage_error(err, "%s: unexpected argument `%s` after the container ID",
 				       verb, argv[optind + 1]);
 	o->id = argv[optind];
+	if (o->preserve_fds)
+		return krun_make_error(
+		    err, 0,
+		    "%s: --preserve-fds: passing file descriptors to the workload "
+		    "in the VM is not supported",
+		    verb);
 	return 0;
 }
 

@@ -12,10 +12,6 @@ int krun_cmd_create(const struct cli_globals *g, int argc, char **argv, krun_err
 	ret = container_opts_parse(argc, argv, false, &opts, err);
 	if (ret < 0)
 		return ret;
-	if (opts.preserve_fds)
-		return krun_make_error(err, 0,
-				       "create: --preserve-fds: passing file descriptors to the "
-				       "workload in the VM is not supported");
 	ret = bundle_load(opts.bundle, &b, err);
 	if (ret == 0) {
 		struct launch l = { .g = g, .opts = &opts, .bundle = &b };

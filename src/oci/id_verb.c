@@ -37,3 +37,17 @@ int id_verb_load(const struct cli_globals *g, const char *id, struct container_s
 
 	return status_load(root, id, s, err);
 }
+
+int id_verb_container(const struct cli_globals *g, int argc, char **argv,
+		      struct container_state **s, enum container_status *st, krun_error_t *err)
+{
+	const char *id;
+	int ret;
+
+	ret = id_verb_parse(argc, argv, &id, err);
+	if (ret == 0)
+		ret = id_verb_load(g, id, s, err);
+	if (ret == 0)
+		ret = status_get(*s, st, err);
+	return ret;
+}

@@ -15,5 +15,8 @@ int id_verb_positionals(const char *verb, int argc, char **argv, int min, int ma
 			krun_error_t *err);
 int id_verb_load(const struct cli_globals *g, const char *id, struct container_state **s,
 		 krun_error_t *err);
+/* `VERB ID` with no options: the container and its current status. */
+int id_verb_container(const struct cli_globals *g, int argc, char **argv,
+		      struct container_state **s, enum container_status *st, krun_error_t *err);
 
 #endif

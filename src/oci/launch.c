@@ -293,14 +293,8 @@ int launch_container(const struct launch *l, struct container_state **state, kru
 	return ret;
 }
 
-int launch_start(const struct container_state *s, krun_error_t *err)
+int launch_start(const struct container_state *s, enum container_status st, krun_error_t *err)
 {
-	enum container_status st;
-	int ret;
-
-	ret = status_get(s, &st, err);
-	if (ret < 0)
-		return ret;
 	if (st != CONTAINER_CREATED)
 		return krun_make_error(err, 0, "container `%s` is %s, not created: it cannot start",
 				       s->id, status_name(st));

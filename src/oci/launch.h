@@ -24,9 +24,9 @@ struct launch {
  * nothing is left behind: no process, no cgroup, no state directory. */
 int launch_container(const struct launch *l, struct container_state **state, krun_error_t *err);
 
-/* Lets the created container boot (what `krun start` does), once its
- * startContainer hooks ran. */
-int launch_start(const struct container_state *s, krun_error_t *err);
+/* Lets the created container boot (what `krun start` does; st: its current status), once
+ * its startContainer hooks ran. */
+int launch_start(const struct container_state *s, enum container_status st, krun_error_t *err);
 
 /* Runs the poststart hooks of a started container; if one fails, the container is killed
  * and removed, and the error returned. */

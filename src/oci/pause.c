@@ -10,22 +10,17 @@ static int set_frozen(const struct cli_globals *g, int argc, char **argv, bool f
 	cleanup_container_state struct container_state *s = NULL;
 	cleanup_cgroup struct cgroup *cg = NULL;
 	enum container_status st, wanted = frozen ? CONTAINER_RUNNING : CONTAINER_PAUSED;
-	const char *id;
 	int ret;
 
-	ret = id_verb_parse(argc, argv, &id, err);
-	if (ret == 0)
-		ret = id_verb_load(g, id, &s, err);
-	if (ret == 0)
-		ret = status_get(s, &st, err);
+	ret = id_verb_container(g, argc, argv, &s, &st, err);
 	if (ret < 0)
 		return ret;
 	if (st != wanted)
-		return krun_make_error(err, 0, "container `%s` is %s, not %s", id, status_name(st),
-				       status_name(wanted));
+		return krun_make_error(err, 0, "container `%s` is %s, not %s", s->id,
+				       status_name(st), status_name(wanted));
 	if (!s->cgroup_path)
 		return krun_make_error(err, 0, "%s: container `%s` has no cgroup to freeze",
-				       argv[0], id);
+				       argv[0], s->id);
 	ret = launch_open_cgroup(s, &cg, err);
 	return ret < 0 ? ret : cgroup_freeze(cg, frozen, err);
 }

@@ -63,7 +63,7 @@ static int run_container(const struct cli_globals *g, const struct container_opt
 	ret = launch_container(&l, &s, err);
 	if (ret < 0)
 		return ret;
-	ret = launch_start(s, err);
+	ret = launch_start(s, CONTAINER_CREATED, err);
 	if (ret < 0) {
 		krun_error_t undo_err = NULL;
 
@@ -95,10 +95,6 @@ int krun_cmd_run(const struct cli_globals *g, int argc, char **argv, krun_error_
 	ret = container_opts_parse(argc, argv, true, &opts, err);
 	if (ret < 0)
 		return ret;
-	if (opts.preserve_fds)
-		return krun_make_error(err, 0,
-				       "run: --preserve-fds: passing file descriptors to the "
-				       "workload in the VM is not supported");
 	ret = bundle_load(opts.bundle, &b, err);
 	if (ret == 0) {
 		/* Blocked before the clone so that none is lost; the container unblocks its own. */

@@ -6,14 +6,12 @@
 int krun_cmd_start(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
 	cleanup_container_state struct container_state *s = NULL;
-	const char *id;
+	enum container_status st;
 	int ret;
 
-	ret = id_verb_parse(argc, argv, &id, err);
+	ret = id_verb_container(g, argc, argv, &s, &st, err);
 	if (ret == 0)
-		ret = id_verb_load(g, id, &s, err);
-	if (ret == 0)
-		ret = launch_start(s, err);
+		ret = launch_start(s, st, err);
 	if (ret == 0)
 		ret = launch_poststart(s, err);
 	return ret;

@@ -11,28 +11,33 @@
 
 #define REPLY_MAX 4096
 
-/* State directories can be deep (containerd's, docker's): the socket is named through an
- * O_PATH descriptor of the directory so that the address always fits in sun_path. */
-static int socket_address(int dirfd, struct sockaddr_un *addr)
+/* A socket and the address of <dir>/start.sock. State directories can be deep
+ * (containerd's, docker's): the address names the socket through an O_PATH descriptor of
+ * the directory (kept in *dirfd), so that it always fits in sun_path. */
+static int open_socket(const char *dir, int *dirfd, struct sockaddr_un *addr, krun_error_t *err)
 {
+	int fd;
+
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return krun_make_error(err, errno, "open `%s`", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return krun_make_error(err, errno, "create a socket");
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
-	snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/" START_SOCKET, dirfd);
-	return 0;
+	snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/" START_SOCKET, *dirfd);
+	return fd;
 }
 
 int start_socket_listen(const char *dir, krun_error_t *err)
 {
-	cleanup_close int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	cleanup_close int fd = -1;
+	cleanup_close int dirfd = -1, fd = -1;
 	struct sockaddr_un addr;
 
-	if (dirfd < 0)
-		return krun_make_error(err, errno, "open `%s`", dir);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = open_socket(dir, &dirfd, &addr, err);
 	if (fd < 0)
-		return krun_make_error(err, errno, "create the start socket");
-	socket_address(dirfd, &addr);
+		return fd;
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
 		return krun_make_error(err, errno, "listen on `%s/" START_SOCKET "`", dir);
 	return steal_fd(&fd);
@@ -91,16 +96,12 @@ static int read_reply(int fd, const char *id, krun_error_t *err)
 
 int start_socket_trigger(const char *dir, const char *id, krun_error_t *err)
 {
-	cleanup_close int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	cleanup_close int fd = -1;
+	cleanup_close int dirfd = -1, fd = -1;
 	struct sockaddr_un addr;
 
-	if (dirfd < 0)
-		return krun_make_error(err, errno, "open `%s`", dir);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = open_socket(dir, &dirfd, &addr, err);
 	if (fd < 0)
-		return krun_make_error(err, errno, "create a socket");
-	socket_address(dirfd, &addr);
+		return fd;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno == ECONNREFUSED || errno == ENOENT)
 			return krun_make_error(err, ESRCH, "container `%s` is not running", id);

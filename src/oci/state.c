@@ -10,14 +10,9 @@ int krun_cmd_state(const struct cli_globals *g, int argc, char **argv, krun_erro
 	cleanup_container_state struct container_state *s = NULL;
 	cleanup_free char *json = NULL;
 	enum container_status st;
-	const char *id;
 	int ret;
 
-	ret = id_verb_parse(argc, argv, &id, err);
-	if (ret == 0)
-		ret = id_verb_load(g, id, &s, err);
-	if (ret == 0)
-		ret = status_get(s, &st, err);
+	ret = id_verb_container(g, argc, argv, &s, &st, err);
 	if (ret < 0)
 		return ret;
 	json = status_state_json(s, st, false, NULL);

@@ -14,20 +14,6 @@ teardown() {
 	[ -z "${KRUN_PID:-}" ] || kill -KILL "$KRUN_PID" 2> /dev/null || true
 }
 
-# wait_for COMMAND...: retries for up to 60 s (the test host is slow).
-wait_for() {
-	local i
-	for i in $(seq 600); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
-output_has() {
-	grep -q -- "$1" "$OUT"
-}
-
 # Starts krun run on $BUNDLE in the background, output in $OUT and $ERR.
 start_krun() {
 	"$KRUN_BIN" "$@" run --bundle "$BUNDLE" "sig-$BATS_TEST_NUMBER-$$" > "$OUT" 2> "$ERR" &

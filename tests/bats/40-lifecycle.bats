@@ -23,20 +23,6 @@ state_field() {
 	krun state "$ID" | jq -r ".$1"
 }
 
-# wait_for COMMAND...: retries for up to 60 s (the test host is slow).
-wait_for() {
-	local i
-	for i in $(seq 600); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
-output_has() {
-	grep -q -- "$1" "$OUT"
-}
-
 status_is() {
 	[ "$(state_field status)" = "$1" ]
 }

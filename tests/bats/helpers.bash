@@ -83,3 +83,18 @@ make_bundle() {
 krun_run() {
 	"$KRUN_BIN" run --bundle "$BUNDLE" "$@" "test-$BATS_TEST_NUMBER-$$"
 }
+
+# wait_for COMMAND...: retries for up to 60 s (the test host is slow).
+wait_for() {
+	local i
+	for i in $(seq 600); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# output_has TEXT: whether the file $OUT holds TEXT.
+output_has() {
+	grep -q -- "$1" "$OUT"
+}

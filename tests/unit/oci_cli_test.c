@@ -6,6 +6,7 @@
 #include "util/util.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <yajl/yajl_tree.h>
@@ -172,15 +173,21 @@ static void test_container_opts(void)
 	struct container_opts o;
 
 	is_int(COPTS(&o, "run", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s",
-		     "--preserve-fds", "2", "--no-pivot", "--no-new-keyring", "--no-subreaper",
+		     "--preserve-fds", "0", "--no-pivot", "--no-new-keyring", "--no-subreaper",
 		     "--detach", "c1"),
 	       0, "every option, `--opt value`");
 	is_str(o.bundle, "/b", "bundle");
 	is_str(o.pid_file, "/p", "pid file");
 	is_str(o.console_socket, "/s", "console socket");
-	is_int(o.preserve_fds, 2, "preserve-fds");
+	is_int(o.preserve_fds, 0, "preserve-fds");
 	ok(o.no_pivot && o.no_new_keyring && o.detach, "flags");
 	is_str(o.id, "c1", "the id");
+	is_int(COPTS(&o, "create", "--preserve-fds", "2", "c1"), -EINVAL,
+	       "fds cannot be passed to the workload in the VM");
+	is_str(last_msg,
+	       "create: --preserve-fds: passing file descriptors to the workload in the VM is not "
+	       "supported",
+	       "saying so");
 
 	is_int(COPTS(&o, "run", "--bundle=/b2", "--pid-file=/p2", "--preserve-fds=0", "c2"), 0,
 	       "`--opt=value`");

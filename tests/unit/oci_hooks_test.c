@@ -281,7 +281,9 @@ static void test_process_state(void)
 	cleanup_free char *out = tmp_path("proc.out");
 	cleanup_free char *check =
 	    script("check", "[ -e /proc/$$/fd/50 ] && exit 4\n"
-			    "/bin/grep -E '^Sig(Blk|Ign)' /proc/$$/status > \"$1\"");
+			    /* the shell's own mask can be full while it forks: read it once
+			     * the shell has become grep */
+			    "exec /bin/grep -E '^Sig(Blk|Ign)' /proc/self/status > \"$1\"");
 	struct oci_hook h = { .path = check, .args = STRV("check", out) };
 	cleanup_free char *got = NULL;
 	sigset_t usr1, old;
