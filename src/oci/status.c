@@ -33,12 +33,29 @@ char *status_root(const struct cli_globals *g)
 	return xstrdup("/run/krun");
 }
 
+/* mkdir -p: containerd and docker name state roots below directories nobody made yet. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	cleanup_free char *copy = xstrdup(path);
+
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(copy, mode) < 0 && errno != EEXIST ? -errno : 0;
+}
+
 int status_dir_create(const char *root, const char *id, char **dir, krun_error_t *err)
 {
 	cleanup_free char *path = NULL;
+	int ret = make_dirs(root, 0700);
 
-	if (mkdir(root, 0700) < 0 && errno != EEXIST)
-		return krun_make_error(err, errno, "create the state root `%s`", root);
+	if (ret < 0)
+		return krun_make_error(err, -ret, "create the state root `%s`", root);
 	xasprintf(&path, "%s/%s", root, id);
 	if (mkdir(path, 0700) < 0) {
 		if (errno == EEXIST)

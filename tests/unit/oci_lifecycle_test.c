@@ -145,6 +145,12 @@ static void test_store(void)
 
 	if (!mkdtemp(root))
 		return;
+	cleanup_free char *deep = NULL, *deep_dir = NULL;
+
+	xasprintf(&deep, "%s/a/b/root", root);
+	ok(status_dir_create(deep, "c0", &deep_dir, &err) == 0,
+	   "a state root below missing directories is made whole");
+	ok(status_dir_remove(deep_dir, &err) == 0, "and its container directory removed");
 	ok(status_dir_create(root, "c1", &dir, &err) == 0, "state dir created");
 	ok(status_dir_create(root, "c1", &dir, &err) == -EEXIST, "a second one is refused");
 	is_str(err ? err->msg : NULL, "container `c1` already exists: File exists",
@@ -190,6 +196,12 @@ static void test_store(void)
 	ok(status_dir_remove(dir, &err) == 0 && access(dir, F_OK) < 0, "removed");
 	ok(status_dir_remove(dir, &err) == 0, "removing twice is fine");
 	container_state_free(s);
+	rmdir(deep);
+	free(deep_dir);
+	xasprintf(&deep_dir, "%s/a/b", root);
+	rmdir(deep_dir);
+	*strrchr(deep_dir, '/') = '\0';
+	rmdir(deep_dir);
 	rmdir(root);
 }
 
