@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,11 +86,24 @@ static int set_up(const struct container_child *c, krun_error_t *err)
 			 "createContainer", CONTAINER_CREATED, err);
 }
 
+/* Without krun.cpus the VM gets as many vCPUs as CPUs this process may run on, counted
+ * here because only now does the cpuset of its cgroup apply. */
+static unsigned vcpus(const struct vm_config *vm)
+{
+	cpu_set_t set;
+	int n;
+
+	if (vm->origin[VM_CPUS] != VM_FROM_DEFAULT || sched_getaffinity(0, sizeof(set), &set) < 0)
+		return vm->cpus;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > VM_MAX_CPUS ? VM_MAX_CPUS : (unsigned)n;
+}
+
 static void fill_machine(const struct container_child *c, struct machine_config *m)
 {
 	const struct bundle *b = c->bundle;
 
-	m->cpus = b->vm.cpus;
+	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
 	m->kernel_path = b->kernel_path;
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;

@@ -324,3 +324,10 @@ LONG_RUNNING=(sh -c 'trap "echo got-term; exit 3" TERM; echo up; while :; do sle
 	krun kill "$ID" TERM
 	wait_for status_is stopped
 }
+
+@test "without krun.cpus the guest gets the CPUs of the container's cpuset" {
+	make_bundle --jq '.linux.resources.cpu = {cpus: "0"}' -- nproc
+	run krun run --bundle "$BUNDLE" "$ID"
+	assert_success
+	assert_output 1
+}
