@@ -54,9 +54,15 @@ task_in_state() { # id status
 }
 
 @test "ctr run -d: task ls and task ps show it, SIGTERM stops it with the workload's status" {
-	run --separate-stderr ctr_run -d "$CLIENTS_IMAGE" ctr-d sh -c "$TRAP_TERM"
+	# A detached task's output goes nowhere: the workload marks a shared directory once its
+	# trap is set, so that the SIGTERM below cannot come before it.
+	local marks=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$marks"
+	run --separate-stderr ctr_run -d --mount "type=bind,src=$marks,dst=/marks,options=rbind:rw" \
+		"$CLIENTS_IMAGE" ctr-d sh -c "${TRAP_TERM/echo ready/touch /marks/up}"
 	assert_status 0
 	wait_until 60 task_in_state ctr-d RUNNING
+	wait_until 120 test -e "$marks/up"
 	local pid
 	pid=$(ctr_ task ls | awk '$1 == "ctr-d" { print $2 }')
 	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" || fail "task ls gave no live pid: '$pid'"
