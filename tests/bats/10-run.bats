@@ -68,7 +68,10 @@ load helpers
 }
 
 @test "the guest sees the configured vCPUs" {
-	for n in 1 2 4; do
+	# Not more than the test host's 2 CPUs: overcommitted nested guests are what freezes
+	# QEMU/TCG's SVM emulation most often (tests/kvmhost/README.md); the clamp to 16 and
+	# the default are unit-tested.
+	for n in 1 2; do
 		make_bundle --annotation krun.cpus=$n -- nproc
 		run krun_run
 		assert_success
