@@ -33,15 +33,6 @@ static const char *const namespaces[] = {
 	"cgroup", "ipc", "mount", "network", "pid", "uts", NULL, /* not user yet */
 };
 
-static void gen_strv(yajl_gen g, const char *key, const char *const *v)
-{
-	json_gen_str(g, key);
-	yajl_gen_array_open(g);
-	for (; *v; v++)
-		json_gen_str(g, *v);
-	yajl_gen_array_close(g);
-}
-
 /* libcap's names in the upper case that config.json uses; numbers libcap cannot name
  * (a kernel newer than libcap) are left out. */
 static void gen_capabilities(yajl_gen g)
@@ -88,7 +79,7 @@ static void gen_linux(yajl_gen g)
 {
 	json_gen_str(g, "linux");
 	yajl_gen_map_open(g);
-	gen_strv(g, "namespaces", namespaces);
+	json_gen_kv_strv(g, "namespaces", namespaces);
 	gen_capabilities(g);
 	gen_cgroup(g);
 	gen_enabled(g, "seccomp", false);
@@ -139,11 +130,11 @@ char *oci_features_generate(size_t *len)
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "ociVersionMin", "1.0.0");
 	json_gen_kv_str(g, "ociVersionMax", "1.1.0");
-	gen_strv(g, "hooks", hooks);
-	gen_strv(g, "mountOptions", oci_mount_options);
+	json_gen_kv_strv(g, "hooks", hooks);
+	json_gen_kv_strv(g, "mountOptions", oci_mount_options);
 	gen_linux(g);
 	gen_annotations(g);
-	gen_strv(g, "potentiallyUnsafeConfigAnnotations", unsafe);
+	json_gen_kv_strv(g, "potentiallyUnsafeConfigAnnotations", unsafe);
 	yajl_gen_map_close(g);
 	return json_gen_take(g, len);
 }

@@ -308,22 +308,37 @@ int launch_open_cgroup(const struct container_state *s, struct cgroup **cg, krun
 	return cgroup_open(CGROUP_ROOT, s->cgroup_path, cg, err);
 }
 
-int launch_cleanup(const struct container_state *s, krun_error_t *err)
+/* Runs the poststart (or poststop) hooks of the config saved at create. */
+static int run_saved_hooks(const struct container_state *s, bool poststop, krun_error_t *err)
 {
 	struct oci_config *cfg = NULL;
 	cleanup_free char *json = NULL;
-	krun_error_t hook_err = NULL;
-	size_t len;
+	const struct oci_hook *hooks;
+	size_t n, len;
 	int ret;
 
-	if (oci_config_load(s->dir, &cfg, NULL, NULL, &hook_err) == 0) {
-		json = status_state_json(s, CONTAINER_STOPPED, true, &len);
-		if (hooks_run(cfg->hooks.poststop, cfg->hooks.n_poststop, "poststop", json, len,
-			      &hook_err) < 0)
-			log_warning("%s", hook_err->msg);
+	ret = oci_config_load(s->dir, &cfg, NULL, NULL, err);
+	if (ret < 0)
+		return ret;
+	hooks = poststop ? cfg->hooks.poststop : cfg->hooks.poststart;
+	n = poststop ? cfg->hooks.n_poststop : cfg->hooks.n_poststart;
+	if (n) {
+		json = status_state_json(s, poststop ? CONTAINER_STOPPED : CONTAINER_RUNNING, true,
+					 &len);
+		ret = hooks_run(hooks, n, poststop ? "poststop" : "poststart", json, len, err);
 	}
-	krun_error_release(&hook_err);
 	oci_config_free(cfg);
+	return ret;
+}
+
+int launch_cleanup(const struct container_state *s, krun_error_t *err)
+{
+	krun_error_t hook_err = NULL;
+	int ret;
+
+	if (run_saved_hooks(s, true, &hook_err) < 0)
+		log_warning("%s", hook_err->msg);
+	krun_error_release(&hook_err);
 	if (s->cgroup_path) {
 		cleanup_cgroup struct cgroup *cg = NULL;
 
@@ -374,21 +389,9 @@ int launch_kill_and_wait(const struct container_state *s, krun_error_t *err)
 
 int launch_poststart(const struct container_state *s, krun_error_t *err)
 {
-	struct oci_config *cfg = NULL;
-	cleanup_free char *json = NULL;
 	krun_error_t cleanup_err = NULL;
-	size_t len;
-	int ret;
+	int ret = run_saved_hooks(s, false, err);
 
-	ret = oci_config_load(s->dir, &cfg, NULL, NULL, err);
-	if (ret < 0)
-		return ret;
-	if (cfg->hooks.n_poststart) {
-		json = status_state_json(s, CONTAINER_RUNNING, true, &len);
-		ret = hooks_run(cfg->hooks.poststart, cfg->hooks.n_poststart, "poststart", json,
-				len, err);
-	}
-	oci_config_free(cfg);
 	if (ret < 0 &&
 	    (launch_kill_and_wait(s, &cleanup_err) < 0 || launch_cleanup(s, &cleanup_err) < 0))
 		log_warning("%s", cleanup_err->msg);

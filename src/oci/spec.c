@@ -61,15 +61,6 @@ static const struct spec_mount rootless_sys = {
 	"/sys", "none", "/sys", { "rbind", "nosuid", "noexec", "nodev", "ro" }
 };
 
-static void gen_strv(yajl_gen g, const char *key, const char *const *v)
-{
-	json_gen_str(g, key);
-	yajl_gen_array_open(g);
-	for (; *v; v++)
-		json_gen_str(g, *v);
-	yajl_gen_array_close(g);
-}
-
 static void gen_process(yajl_gen g)
 {
 	static const char *const sh[] = { "sh", NULL };
@@ -82,14 +73,14 @@ static void gen_process(yajl_gen g)
 	json_gen_kv_int(g, "uid", 0);
 	json_gen_kv_int(g, "gid", 0);
 	yajl_gen_map_close(g);
-	gen_strv(g, "args", sh);
-	gen_strv(g, "env", default_env);
+	json_gen_kv_strv(g, "args", sh);
+	json_gen_kv_strv(g, "env", default_env);
 	json_gen_kv_str(g, "cwd", "/");
 	json_gen_str(g, "capabilities");
 	yajl_gen_map_open(g);
-	gen_strv(g, "bounding", default_caps);
-	gen_strv(g, "effective", default_caps);
-	gen_strv(g, "permitted", default_caps);
+	json_gen_kv_strv(g, "bounding", default_caps);
+	json_gen_kv_strv(g, "effective", default_caps);
+	json_gen_kv_strv(g, "permitted", default_caps);
 	yajl_gen_map_close(g);
 	json_gen_str(g, "rlimits");
 	yajl_gen_array_open(g);

@@ -40,6 +40,15 @@ void json_gen_kv_bool(yajl_gen g, const char *key, bool value)
 	yajl_gen_bool(g, value);
 }
 
+void json_gen_kv_strv(yajl_gen g, const char *key, const char *const *v)
+{
+	json_gen_str(g, key);
+	yajl_gen_array_open(g);
+	for (; *v; v++)
+		json_gen_str(g, *v);
+	yajl_gen_array_close(g);
+}
+
 char *json_gen_take(yajl_gen g, size_t *len)
 {
 	const unsigned char *buf;

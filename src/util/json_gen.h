@@ -13,6 +13,8 @@ void json_gen_str(yajl_gen g, const char *s);
 void json_gen_kv_str(yajl_gen g, const char *key, const char *value);
 void json_gen_kv_int(yajl_gen g, const char *key, long long value);
 void json_gen_kv_bool(yajl_gen g, const char *key, bool value);
+/* key and an array of the NULL-terminated strings v. */
+void json_gen_kv_strv(yajl_gen g, const char *key, const char *const *v);
 /* The document so far, NUL-terminated; *len (optional) its length. Caller frees. */
 char *json_gen_take(yajl_gen g, size_t *len);
 
