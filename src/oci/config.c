@@ -150,6 +150,50 @@ static int parse_namespaces(yajl_val v, struct oci_config *cfg, krun_error_t *er
 	return 0;
 }
 
+static int parse_id_mapping(yajl_val v, const char *path, struct oci_id_mapping *m,
+			    krun_error_t *err)
+{
+	static const char *const keys[] = { "containerID", "hostID", "size" };
+	uint32_t *fields[] = { &m->container_id, &m->host_id, &m->size };
+	int ret = json_expect_object(OCI_DOC, path, v, err);
+
+	for (size_t i = 0; ret == 0 && i < ARRAY_SIZE(keys); i++) {
+		cleanup_free char *key_path = json_path(path, keys[i]);
+		yajl_val field = json_get(v, keys[i]);
+		uint64_t n = 0;
+
+		ret = json_require(OCI_DOC, key_path, field, err);
+		if (ret == 0)
+			ret = json_read_uint(OCI_DOC, key_path, field, UINT32_MAX, &n, err);
+		*fields[i] = n;
+	}
+	if (ret == 0 && m->size == 0)
+		return krun_make_error(err, 0, "%s: %s.size must not be 0", OCI_DOC, path);
+	return ret;
+}
+
+static int parse_id_mappings(yajl_val parent, const char *key, struct oci_id_mapping **out,
+			     size_t *n, krun_error_t *err)
+{
+	cleanup_free char *path = json_path("linux", key);
+	yajl_val v = json_get(parent, key);
+	int ret;
+
+	ret = json_expect_array(OCI_DOC, path, v, err);
+	if (ret < 0 || !v)
+		return ret;
+	*out = xzalloc((v->u.array.len + 1) * sizeof(**out));
+	for (size_t i = 0; i < v->u.array.len; i++) {
+		cleanup_free char *item = json_index_path(path, i);
+
+		ret = parse_id_mapping(v->u.array.values[i], item, &(*out)[i], err);
+		if (ret < 0)
+			return ret;
+		(*n)++;
+	}
+	return 0;
+}
+
 static int parse_linux(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 {
 	int ret;
@@ -159,7 +203,11 @@ static int parse_linux(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 		return ret;
 	if ((ret = oci_resources_parse(OCI_DOC, "linux.resources", json_get(v, "resources"),
 				       &cfg->resources, err)) < 0 ||
-	    (ret = parse_namespaces(json_get(v, "namespaces"), cfg, err)) < 0)
+	    (ret = parse_namespaces(json_get(v, "namespaces"), cfg, err)) < 0 ||
+	    (ret = parse_id_mappings(v, "uidMappings", &cfg->uid_mappings, &cfg->n_uid_mappings,
+				     err)) < 0 ||
+	    (ret = parse_id_mappings(v, "gidMappings", &cfg->gid_mappings, &cfg->n_gid_mappings,
+				     err)) < 0)
 		return ret;
 	if ((ret = json_read_string(OCI_DOC, "linux.rootfsPropagation",
 				    json_get(v, "rootfsPropagation"), &cfg->rootfs_propagation,
@@ -270,6 +318,8 @@ void oci_config_free(struct oci_config *cfg)
 		free(cfg->namespaces[i].path);
 	}
 	free(cfg->namespaces);
+	free(cfg->uid_mappings);
+	free(cfg->gid_mappings);
 	free(cfg->cgroups_path);
 	free(cfg->rootfs_propagation);
 	oci_resources_release(&cfg->resources);

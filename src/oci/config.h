@@ -61,6 +61,11 @@ struct oci_namespace {
 	char *path; /* NULL: create a new one */
 };
 
+/* One line of linux.uidMappings / gidMappings. */
+struct oci_id_mapping {
+	uint32_t container_id, host_id, size;
+};
+
 struct oci_config {
 	char *oci_version;
 	char *root_path; /* as written: relative paths are relative to the bundle */
@@ -78,6 +83,8 @@ struct oci_config {
 	size_t n_namespaces;
 	char *cgroups_path;
 	char *rootfs_propagation; /* NULL: private */
+	struct oci_id_mapping *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
 };
 
 /* Parses a config.json document of len bytes (NUL-terminated at text[len]). */

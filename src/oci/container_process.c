@@ -7,6 +7,7 @@
 #include "status.h"
 #include "sync.h"
 #include "util/util.h"
+#include "vm/kvm.h"
 #include "vm/machine.h"
 
 #include <errno.h>
@@ -48,30 +49,80 @@ static int take_console(const struct container_child *c, krun_error_t *err)
 	return ret;
 }
 
+/* Our pid as the host sees it; the parent tells it, since in a new pid namespace we are 1. */
+static pid_t host_pid;
+
 static int run_hooks(const struct container_child *c, const struct oci_hook *hooks, size_t n,
 		     const char *phase, enum container_status st, krun_error_t *err)
 {
-	cleanup_container_state struct container_state *s = NULL;
+	struct container_state s = {
+		.id = (char *)c->id,
+		.pid = host_pid,
+		.bundle = c->bundle->path,
+	};
 	cleanup_free char *json = NULL;
 	size_t len;
-	int ret;
 
 	if (n == 0)
 		return 0;
-	ret = status_load(c->state_root, c->id, &s, err);
-	if (ret < 0)
-		return ret;
-	json = status_state_json(s, st, true, &len);
+	json = status_hook_json(&s, c->bundle->cfg, st, &len);
 	return hooks_run(hooks, n, phase, json, len, err);
+}
+
+static int talk_to_parent(const struct container_child *c, enum sync_type say, krun_error_t *err)
+{
+	if (sync_send(c->sync_fd, say, NULL) < 0 || sync_wait(c->sync_fd, SYNC_GO, err) < 0)
+		return krun_make_error(err, 0, "the runtime went away during set-up");
+	return 0;
+}
+
+/* What the VMM opens by name, kept open from before the user namespace: the host's
+ * directories on the way there may be closed to its root. */
+static struct vm_paths {
+	char *root, *kernel, *init;
+} vm_paths;
+
+static int keep_path(const char *path, char **out, krun_error_t *err)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return krun_make_error(err, errno, "open `%s`", path);
+	free(*out);
+	xasprintf(out, "/proc/self/fd/%d", fd);
+	return 0;
+}
+
+/* /dev/kvm too: its node refuses the user namespace's root. And /proc/self must stay ours
+ * once we are that root (changing ids made us undumpable). */
+static int enter_user_namespace(const struct container_child *c, krun_error_t *err)
+{
+	int kvm, ret;
+
+	if ((ret = keep_path(c->bundle->rootfs, &vm_paths.root, err)) < 0 ||
+	    (ret = keep_path(c->bundle->kernel_path, &vm_paths.kernel, err)) < 0 ||
+	    (ret = keep_path(c->bundle->init_path, &vm_paths.init, err)) < 0)
+		return ret;
+	kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+	if (kvm >= 0)
+		kvm_use_device(kvm);
+	if ((ret = ns_enter_user(c->ns, err)) < 0 ||
+	    (c->ns->new_user && (ret = talk_to_parent(c, SYNC_USERNS, err)) < 0) ||
+	    (ret = ns_become_root(err)) < 0)
+		return ret;
+	prctl(PR_SET_DUMPABLE, 1);
+	return 0;
 }
 
 static int set_up(const struct container_child *c, krun_error_t *err)
 {
 	const struct oci_config *cfg = c->bundle->cfg;
+	char pid_text[16];
 	int ret;
 
 	if ((ret = sync_wait(c->sync_fd, SYNC_GO, err)) < 0 ||
-	    (ret = ns_join_rest(c->ns, err)) < 0 ||
+	    (ret = ns_join_paths(c->ns, err)) < 0 ||
+	    (ret = ns_unshare(c->ns->unshare_flags, err)) < 0 ||
 	    (ret = mounts_setup(cfg, c->bundle->path, c->bundle->rootfs, err)) < 0)
 		return ret;
 	if (c->ns->new_uts && cfg->hostname &&
@@ -79,9 +130,14 @@ static int set_up(const struct container_child *c, krun_error_t *err)
 		return krun_make_error(err, errno, "set the host name `%s`", cfg->hostname);
 	if (c->console_sock >= 0 && (ret = take_console(c, err)) < 0)
 		return ret;
+	if (ns_plan_has_user(c->ns) && (ret = enter_user_namespace(c, err)) < 0)
+		return ret;
+	if ((ret = ns_unshare(c->ns->late_flags, err)) < 0)
+		return ret;
 	if (sync_send(c->sync_fd, SYNC_MOUNTED, NULL) < 0 ||
-	    sync_wait(c->sync_fd, SYNC_GO, err) < 0)
+	    sync_wait_text(c->sync_fd, SYNC_GO, pid_text, sizeof(pid_text), err) < 0)
 		return krun_make_error(err, 0, "the runtime went away during set-up");
+	host_pid = atoi(pid_text);
 	return run_hooks(c, cfg->hooks.create_container, cfg->hooks.n_create_container,
 			 "createContainer", CONTAINER_CREATED, err);
 }
@@ -105,13 +161,13 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 
 	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
-	m->kernel_path = b->kernel_path;
+	m->kernel_path = vm_paths.kernel ? vm_paths.kernel : b->kernel_path;
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
 	m->nested_virt = b->vm.nested_virt;
 	m->debug = c->g->debug;
-	m->root_path = b->rootfs;
+	m->root_path = vm_paths.root ? vm_paths.root : b->rootfs;
 	m->root_tag = b->vm.virtiofs_tag;
-	m->init_path = b->init_path;
+	m->init_path = vm_paths.init ? vm_paths.init : b->init_path;
 	m->config_json = b->config_json;
 	m->config_json_len = b->config_json_len;
 	m->stdin_fd = STDIN_FILENO;
@@ -189,12 +245,10 @@ static int wait_for_start(const struct container_child *c, int listener, krun_er
 void container_process_main(const struct container_child *c)
 {
 	krun_error_t err = NULL;
-	int listener = -1, status = 1, ret;
+	int status = 1, ret;
 
 	reset_signals();
 	ret = set_up(c, &err);
-	if (ret == 0)
-		ret = listener = start_socket_listen(c->state_dir, &err);
 	if (ret < 0) {
 		sync_send(c->sync_fd, SYNC_ERROR, err ? err->msg : "container set-up failed");
 		_exit(1);
@@ -204,8 +258,8 @@ void container_process_main(const struct container_child *c)
 	close(c->sync_fd);
 	if (c->console_sock >= 0)
 		close(c->console_sock);
-	ret = wait_for_start(c, listener, &err);
-	close(listener);
+	ret = wait_for_start(c, c->start_listener, &err);
+	close(c->start_listener);
 	if (ret == 0)
 		ret = boot(c, &status, &err);
 	if (ret < 0) {

@@ -14,11 +14,10 @@ struct container_child {
 	const struct bundle *bundle;
 	const struct ns_plan *ns;
 	const char *id;
-	const char *state_root;
-	const char *state_dir;
 	int sync_fd;
-	int console_sock;  /* connected --console-socket, or -1 */
-	bool own_terminal; /* process.terminal on krun's own terminal (foreground run) */
+	int start_listener; /* made by the parent: the state directory may be out of reach */
+	int console_sock;   /* connected --console-socket, or -1 */
+	bool own_terminal;  /* process.terminal on krun's own terminal (foreground run) */
 };
 
 __attribute__((noreturn)) void container_process_main(const struct container_child *c);

@@ -30,7 +30,7 @@ const char *const oci_mount_options[] = {
 };
 
 static const char *const namespaces[] = {
-	"cgroup", "ipc", "mount", "network", "pid", "uts", NULL, /* not user yet */
+	"cgroup", "ipc", "mount", "network", "pid", "user", "uts", NULL,
 };
 
 /* libcap's names in the upper case that config.json uses; numbers libcap cannot name

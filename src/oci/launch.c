@@ -31,6 +31,7 @@ struct parent {
 	char *dir;
 	struct ns_plan ns;
 	int console_sock;
+	int start_listener;
 	int sync_fd;
 	pid_t pid;
 	struct cgroup *cg;
@@ -77,9 +78,11 @@ static int make_state_dir(struct parent *p, krun_error_t *err)
 	int ret;
 
 	ret = status_dir_create(p->root, p->l->opts->id, &p->dir, err);
-	if (ret < 0)
-		return ret;
-	return write_file(p->dir, "config.json", b->config_json, b->config_json_len, err);
+	if (ret == 0)
+		ret = write_file(p->dir, "config.json", b->config_json, b->config_json_len, err);
+	if (ret == 0)
+		ret = p->start_listener = start_socket_listen(p->dir, err);
+	return ret < 0 ? ret : 0;
 }
 
 /* With process.terminal the pty master is handed over --console-socket; only a foreground
@@ -136,9 +139,8 @@ static int clone_child(struct parent *p, bool own_terminal, krun_error_t *err)
 			.bundle = p->l->bundle,
 			.ns = &p->ns,
 			.id = p->l->opts->id,
-			.state_root = p->root,
-			.state_dir = p->dir,
 			.sync_fd = sv[1],
+			.start_listener = p->start_listener,
 			.console_sock = p->console_sock,
 			.own_terminal = own_terminal,
 		};
@@ -222,8 +224,22 @@ static int write_pid_file(const char *path, pid_t pid, krun_error_t *err)
 	return 0;
 }
 
+/* The child made its user namespace; only we, outside it, may give it its id maps. */
+static int map_user_namespace(struct parent *p, krun_error_t *err)
+{
+	int ret;
+
+	if (!p->ns.new_user)
+		return 0;
+	if ((ret = sync_wait(p->sync_fd, SYNC_USERNS, err)) < 0 ||
+	    (ret = ns_write_id_maps(p->pid, p->cfg, err)) < 0)
+		return ret;
+	return sync_send(p->sync_fd, SYNC_GO, NULL);
+}
+
 static int create_steps(struct parent *p, krun_error_t *err)
 {
+	char pid_text[16];
 	bool own_terminal;
 	int ret;
 
@@ -231,10 +247,12 @@ static int create_steps(struct parent *p, krun_error_t *err)
 	    (ret = open_console(p, &own_terminal, err)) < 0 || (ret = make_state_dir(p, err)) < 0 ||
 	    (ret = clone_child(p, own_terminal, err)) < 0)
 		return ret;
+	snprintf(pid_text, sizeof(pid_text), "%d", (int)p->pid);
 	if ((ret = join_cgroup(p, err)) < 0 || (ret = sync_send(p->sync_fd, SYNC_GO, NULL)) < 0 ||
+	    (ret = map_user_namespace(p, err)) < 0 ||
 	    (ret = sync_wait(p->sync_fd, SYNC_MOUNTED, err)) < 0 ||
 	    (ret = record_state(p, err)) < 0 || (ret = run_parent_hooks(p, err)) < 0 ||
-	    (ret = sync_send(p->sync_fd, SYNC_GO, NULL)) < 0 ||
+	    (ret = sync_send(p->sync_fd, SYNC_GO, pid_text)) < 0 ||
 	    (ret = sync_wait(p->sync_fd, SYNC_READY, err)) < 0)
 		return ret == -EPIPE ? krun_make_error(err, 0,
 						       "the container process exited "
@@ -269,6 +287,7 @@ int launch_container(const struct launch *l, struct container_state **state, kru
 		.cfg = l->bundle->cfg,
 		.root = status_root(l->g),
 		.console_sock = -1,
+		.start_listener = -1,
 		.sync_fd = -1,
 	};
 	int ret;
@@ -285,6 +304,8 @@ int launch_container(const struct launch *l, struct container_state **state, kru
 	ns_plan_release(&p.ns);
 	if (p.console_sock >= 0)
 		close(p.console_sock);
+	if (p.start_listener >= 0)
+		close(p.start_listener);
 	if (p.sync_fd >= 0)
 		close(p.sync_fd);
 	cgroup_free(p.cg);

@@ -281,27 +281,19 @@ const char *status_name(enum container_status st)
 	return names[st];
 }
 
-static void gen_annotations(yajl_gen g, const struct container_state *s)
+static void gen_annotations(yajl_gen g, const struct oci_config *cfg)
 {
-	struct oci_config *cfg = NULL;
-	krun_error_t err = NULL;
-
-	if (oci_config_load(s->dir, &cfg, NULL, NULL, &err) < 0) {
-		krun_error_release(&err);
-		return;
-	}
-	if (cfg->n_annotations) {
+	if (cfg && cfg->n_annotations) {
 		json_gen_str(g, "annotations");
 		yajl_gen_map_open(g);
 		for (size_t i = 0; i < cfg->n_annotations; i++)
 			json_gen_kv_str(g, cfg->annotations[i].key, cfg->annotations[i].value);
 		yajl_gen_map_close(g);
 	}
-	oci_config_free(cfg);
 }
 
-char *status_state_json(const struct container_state *s, enum container_status st, bool for_hook,
-			size_t *len)
+static char *state_json(const struct container_state *s, const struct oci_config *cfg,
+			enum container_status st, bool for_hook, size_t *len)
 {
 	cleanup_json_gen yajl_gen g = json_gen_new(!for_hook);
 	bool has_process =
@@ -318,7 +310,27 @@ char *status_state_json(const struct container_state *s, enum container_status s
 		json_gen_kv_str(g, "created", s->created);
 		json_gen_kv_str(g, "owner", s->owner);
 	}
-	gen_annotations(g, s);
+	gen_annotations(g, cfg);
 	yajl_gen_map_close(g);
 	return json_gen_take(g, len);
+}
+
+char *status_state_json(const struct container_state *s, enum container_status st, bool for_hook,
+			size_t *len)
+{
+	struct oci_config *cfg = NULL;
+	krun_error_t err = NULL;
+	char *json;
+
+	if (oci_config_load(s->dir, &cfg, NULL, NULL, &err) < 0)
+		krun_error_release(&err);
+	json = state_json(s, cfg, st, for_hook, len);
+	oci_config_free(cfg);
+	return json;
+}
+
+char *status_hook_json(const struct container_state *s, const struct oci_config *cfg,
+		       enum container_status st, size_t *len)
+{
+	return state_json(s, cfg, st, true, len);
 }

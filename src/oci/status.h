@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include "cli.h"
 
+struct oci_config;
+
 enum container_status {
 	CONTAINER_CREATED,
 	CONTAINER_RUNNING,
@@ -59,6 +61,10 @@ const char *status_name(enum container_status st);
  * annotations come from the saved config.json. Caller frees. */
 char *status_state_json(const struct container_state *s, enum container_status st, bool for_hook,
 			size_t *len);
+/* The hooks' document from what the container process has (id, pid, bundle) and the
+ * annotations of cfg: it cannot read the state directory once in a user namespace. */
+char *status_hook_json(const struct container_state *s, const struct oci_config *cfg,
+		       enum container_status st, size_t *len);
 
 static inline void cleanup_container_statep(struct container_state **s)
 {

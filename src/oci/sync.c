@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -26,6 +27,11 @@ int sync_send(int fd, enum sync_type type, const char *msg)
 
 int sync_wait(int fd, enum sync_type expected, krun_error_t *err)
 {
+	return sync_wait_text(fd, expected, NULL, 0, err);
+}
+
+int sync_wait_text(int fd, enum sync_type expected, char *text, size_t size, krun_error_t *err)
+{
 	struct sync_msg m;
 	ssize_t n;
 
@@ -43,5 +49,7 @@ int sync_wait(int fd, enum sync_type expected, krun_error_t *err)
 		return krun_make_error(err, 0, "%s", m.text);
 	if (m.type != (int)expected)
 		return krun_make_error(err, 0, "container set-up: unexpected message %d", m.type);
+	if (size)
+		snprintf(text, size, "%s", m.text);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef KRUN_OCI_SYNC_H
 #define KRUN_OCI_SYNC_H
 
+#include <stddef.h>
 #include "util/error.h"
 
 enum sync_type {
@@ -11,11 +12,14 @@ enum sync_type {
 	SYNC_MOUNTED, /* child: namespaces, mounts and console are ready */
 	SYNC_READY,   /* child: hooks done, waiting for `start` */
 	SYNC_ERROR,   /* child: failed, the text says why */
+	SYNC_USERNS,  /* child: its user namespace awaits the id maps */
 };
 
 int sync_send(int fd, enum sync_type type, const char *msg);
 /* Waits for `expected`. A SYNC_ERROR becomes *err with the child's text; end of file means
  * the other side is gone. */
 int sync_wait(int fd, enum sync_type expected, krun_error_t *err);
+/* The same, also returning the message's text (truncated to size - 1 bytes). */
+int sync_wait_text(int fd, enum sync_type expected, char *text, size_t size, krun_error_t *err);
 
 #endif

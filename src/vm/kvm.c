@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define KVM_PVM_MODULE "/sys/module/kvm_pvm"
 
@@ -41,9 +42,25 @@ static int check_kvm(int fd, krun_error_t *err)
 	return 0;
 }
 
+static int preopened_fd = -1;
+
+void kvm_use_device(int fd)
+{
+	if (preopened_fd >= 0)
+		close(preopened_fd);
+	preopened_fd = fd;
+}
+
+static int open_device(void)
+{
+	if (preopened_fd >= 0)
+		return fcntl(preopened_fd, F_DUPFD_CLOEXEC, 0);
+	return open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+}
+
 int kvm_open(bool allow_pvm, int *kvm_fd, krun_error_t *err)
 {
-	cleanup_close int fd = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+	cleanup_close int fd = open_device();
 	int ret;
 
 	if (fd < 0 && errno == ENOENT)

@@ -11,6 +11,9 @@
 /* Opens /dev/kvm and checks the API version and the capabilities the VMM relies on.
  * Refuses kvm_pvm (which cannot run our guest) unless allow_pvm, for set-up-only runs. */
 int kvm_open(bool allow_pvm, int *kvm_fd, krun_error_t *err);
+/* Has later kvm_open calls of this process use fd (taken over), /dev/kvm opened earlier:
+ * once the process is root of a user namespace, the device node refuses it. */
+void kvm_use_device(int fd);
 /* KVM_GET_SUPPORTED_CPUID; the caller frees *out. */
 int kvm_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out, krun_error_t *err);
 bool kvm_has_cap(int fd, long cap);

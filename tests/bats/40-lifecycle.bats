@@ -301,6 +301,43 @@ LONG_RUNNING=(sh -c 'trap "echo got-term; exit 3" TERM; echo up; while :; do sle
 	ip netns delete "krun-$ID"
 }
 
+@test "user namespace: the VMM is root of it, mapped; joined namespaces stay joined" {
+	ip netns add "krun-$ID"
+	local vol=$BATS_TEST_TMPDIR/vol
+	mkdir -p "$vol"
+	make_bundle --jq '.linux.namespaces = [{type: "mount"}, {type: "pid"}, {type: "uts"}, {type: "ipc"},
+		{type: "user"}, {type: "network", path: "/run/netns/krun-'"$ID"'"}]
+		| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+		| .linux.gidMappings = [{containerID: 0, hostID: 200000, size: 65536}]
+		| .mounts = [{destination: "/data", type: "bind", source: "'"$vol"'", options: ["rbind", "rw"]}]' \
+		-- sh -c 'touch /made-in-guest /data/out; echo up; while :; do sleep 1; done'
+	# As podman --uidmap does, the root filesystem belongs to the mapped ids.
+	chown -R 100000:200000 "$BUNDLE/rootfs" "$vol"
+	krun run -d --bundle "$BUNDLE" "$ID" > "$OUT" 2>&1
+	wait_for output_has up
+	local pid
+	pid=$(state_field pid)
+	assert_equal "$(awk '{print $1, $2, $3}' "/proc/$pid/uid_map")" "0 100000 65536"
+	assert_equal "$(awk '{print $1, $2, $3}' "/proc/$pid/gid_map")" "0 200000 65536"
+	assert_equal "$(awk '$1 == "Uid:" {print $2}' "/proc/$pid/status")" 100000
+	[ "$(stat -L -c %i "/proc/$pid/ns/user")" != "$(stat -L -c %i /proc/self/ns/user)" ]
+	assert_equal "$(stat -L -c %i "/proc/$pid/ns/net")" "$(stat -L -c %i "/run/netns/krun-$ID")"
+	# Files the guest makes belong to the mapped root on the host.
+	assert_equal "$(stat -c %u:%g "$BUNDLE/rootfs/made-in-guest")" 100000:200000
+	assert_equal "$(stat -c %u:%g "$vol/out")" 100000:200000
+	krun delete --force "$ID"
+	[ ! -e "$ROOT/$ID" ]
+	ip netns delete "krun-$ID"
+}
+
+@test "user namespace: without id mappings, create fails clearly and leaves nothing" {
+	make_bundle --jq '.linux.namespaces += [{type: "user"}]' -- true
+	run krun create --bundle "$BUNDLE" "$ID"
+	assert_failure
+	assert_output --partial "needs linux.uidMappings and linux.gidMappings"
+	[ ! -e "$ROOT/$ID" ]
+}
+
 @test "run in the foreground returns the status and removes the container; --keep keeps it" {
 	make_bundle -- sh -c 'exit 42'
 	run krun run --bundle "$BUNDLE" "$ID"

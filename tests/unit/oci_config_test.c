@@ -66,7 +66,9 @@ static const char *full_doc =
     " 'linux': {'resources': {'memory': {'limit': 536870912}, 'cpu': {'shares': 2}},"
     "  'namespaces': [{'type': 'pid'}, {'type': 'network', 'path': '/proc/1/ns/net'},"
     "   {'type': 'mount'}], 'cgroupsPath': 'machine.slice:libpod:abc',"
-    "  'uidMappings': []}}";
+    "  'uidMappings': [{'containerID': 0, 'hostID': 100000, 'size': 65536}],"
+    "  'gidMappings': [{'containerID': 0, 'hostID': 200000, 'size': 1},"
+    "   {'containerID': 1, 'hostID': 4294967295, 'size': 9}]}}";
 
 static void test_full(void)
 {
@@ -124,6 +126,12 @@ static void test_full(void)
 	is_str(c->namespaces[1].path, "/proc/1/ns/net", "namespace path");
 	ok(c->namespaces[0].path == NULL, "a namespace without path");
 	is_str(c->cgroups_path, "machine.slice:libpod:abc", "cgroupsPath");
+	ok(c->n_uid_mappings == 1 && c->uid_mappings[0].container_id == 0 &&
+	       c->uid_mappings[0].host_id == 100000 && c->uid_mappings[0].size == 65536,
+	   "uidMappings");
+	ok(c->n_gid_mappings == 2 && c->gid_mappings[1].container_id == 1 &&
+	       c->gid_mappings[1].host_id == 4294967295u && c->gid_mappings[1].size == 9,
+	   "gidMappings, up to the largest id");
 	oci_config_free(c);
 }
 
@@ -264,6 +272,14 @@ static const struct {
 	  "config.json: linux.namespaces[0].path must be a string" },
 	{ MIN_HEAD ", 'linux': {'cgroupsPath': 1}}",
 	  "config.json: linux.cgroupsPath must be a string" },
+	{ MIN_HEAD ", 'linux': {'uidMappings': {}}}",
+	  "config.json: linux.uidMappings must be an array" },
+	{ MIN_HEAD ", 'linux': {'gidMappings': [{'containerID': 0, 'hostID': 1}]}}",
+	  "config.json: linux.gidMappings[0].size is required" },
+	{ MIN_HEAD ", 'linux': {'uidMappings': [{'containerID': 0, 'hostID': -1, 'size': 1}]}}",
+	  "config.json: linux.uidMappings[0].hostID must be an integer from 0 to 4294967295" },
+	{ MIN_HEAD ", 'linux': {'uidMappings': [{'containerID': 0, 'hostID': 1, 'size': 0}]}}",
+	  "config.json: linux.uidMappings[0].size must not be 0" },
 	{ MIN_HEAD ", 'hostname': 'a\\u0000b'}", "config.json: a string contains a NUL character" },
 };
 

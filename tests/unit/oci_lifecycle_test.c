@@ -93,18 +93,43 @@ static void test_namespaces(void)
 	cfg.namespaces = some;
 	cfg.n_namespaces = 4;
 	ok(ns_plan_build(&cfg, &p, &err) == 0, "a plan");
-	ok(p.clone_flags == (CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNS),
-	   "pid and uts at clone, and always a mount namespace");
-	ok(p.new_cgroup && p.new_uts, "cgroup made later");
+	ok(p.clone_flags == CLONE_NEWPID, "only pid at clone");
+	ok(p.unshare_flags == (CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNS),
+	   "uts and cgroup made after, and always a mount namespace");
+	ok(p.new_uts && !p.new_user && !ns_plan_has_user(&p), "no user namespace");
 	ok(p.n_join == 1 && p.join[0].flag == CLONE_NEWNET && p.join[0].fd >= 0,
 	   "network joined by path");
 	ns_plan_release(&p);
 
 	cfg.namespaces = user;
 	cfg.n_namespaces = 1;
-	ok(ns_plan_build(&cfg, &p, &err) < 0, "user namespaces are refused");
-	ok(err && strstr(err->msg, "`user` namespace is not supported"), "saying so");
+	ok(ns_plan_build(&cfg, &p, &err) < 0 &&
+	       strstr(err->msg, "linux.uidMappings and linux.gidMappings"),
+	   "a new user namespace needs id mappings");
 	krun_error_release(&err);
+	cfg.uid_mappings = cfg.gid_mappings = &(struct oci_id_mapping){ 0, 100000, 65536 };
+	cfg.n_uid_mappings = cfg.n_gid_mappings = 1;
+	cfg.namespaces = (struct oci_namespace[]){ { "user", NULL }, { "network", NULL } };
+	cfg.n_namespaces = 2;
+	ok(ns_plan_build(&cfg, &p, &err) == 0 && p.new_user && ns_plan_has_user(&p),
+	   "with them, a new user namespace");
+	ok(p.unshare_flags == CLONE_NEWNS && p.late_flags == CLONE_NEWNET,
+	   "the mount namespace made before it, the network namespace inside it");
+	ns_plan_release(&p);
+	cfg.namespaces = (struct oci_namespace[]){ { "user", "/proc/self/ns/user" },
+						   { "network", "/proc/self/ns/net" },
+						   { "ipc", NULL } };
+	cfg.n_namespaces = 3;
+	ok(ns_plan_build(&cfg, &p, &err) == 0 && !p.new_user && ns_plan_has_user(&p) &&
+	       p.n_join == 2 && p.join[0].flag == CLONE_NEWNET && p.join[1].flag == CLONE_NEWUSER,
+	   "a user namespace joined by path is joined after the others");
+	ns_plan_release(&p);
+	cfg.namespaces = (struct oci_namespace[]){ { "time", NULL } };
+	cfg.n_namespaces = 1;
+	ok(ns_plan_build(&cfg, &p, &err) < 0 && strstr(err->msg, "`time` namespace"),
+	   "a time namespace is refused, by name");
+	krun_error_release(&err);
+	cfg.uid_mappings = cfg.gid_mappings = NULL;
 	cfg.namespaces = twice;
 	cfg.n_namespaces = 2;
 	ok(ns_plan_build(&cfg, &p, &err) < 0 && strstr(err->msg, "twice"), "duplicates");

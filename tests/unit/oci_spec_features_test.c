@@ -360,7 +360,7 @@ static void test_features_linux(yajl_val doc)
 {
 	cleanup_free char *ns = joined(get(doc, "linux", "namespaces", NULL));
 
-	is_str(ns, "cgroup,ipc,mount,network,pid,uts", "features: namespaces");
+	is_str(ns, "cgroup,ipc,mount,network,pid,user,uts", "features: namespaces, user included");
 	ok(get_bool(doc, "linux", "cgroup", "v1", true) &&
 	       get_bool(doc, "linux", "cgroup", "v2", true) &&
 	       get_bool(doc, "linux", "cgroup", "systemd", true) &&
