@@ -179,3 +179,16 @@ said_ready() { # name
 	kib=$(mem_total_kib "$output")
 	[ "$kib" -gt $((250 * 1024)) ] && [ "$kib" -le $((300 * 1024)) ] || fail "MemTotal $kib kB"
 }
+
+@test "podman run --uidmap: the VMM runs as the mapped root, the workload as root in the guest" {
+	run --separate-stderr podman_run -d --name userns --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
+		"$CLIENTS_IMAGE" sh -c 'id -u; touch /made-here; echo ready; sleep 600'
+	assert_status 0
+	wait_until 120 said_ready userns
+	local pid
+	pid=$(podman inspect --format '{{.State.Pid}}' userns)
+	assert_equal "$(awk '{print $1, $2, $3}' "/proc/$pid/uid_map")" "0 100000 65536"
+	assert_equal "$(awk '$1 == "Uid:" {print $2}' "/proc/$pid/status")" 100000
+	assert_equal "$(podman logs userns | head -n 1)" 0
+	podman rm -f -t 0 userns
+}
