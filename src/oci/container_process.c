@@ -155,6 +155,20 @@ static unsigned vcpus(const struct vm_config *vm)
 	return n < 1 ? 1 : n > VM_MAX_CPUS ? VM_MAX_CPUS : (unsigned)n;
 }
 
+/* Whether the workload may bind ports below 1024: the guest kernel checks its callers'
+ * capabilities, and the VMM must not grant more than the container's bounding set. */
+static bool may_bind_privileged_ports(const struct oci_process *p)
+{
+	const struct strv *bounding = &p->capabilities.bounding;
+
+	if (!p->has_capabilities)
+		return true;
+	for (size_t i = 0; i < bounding->n; i++)
+		if (!strcmp(bounding->v[i], "CAP_NET_BIND_SERVICE"))
+			return true;
+	return false;
+}
+
 static void fill_machine(const struct container_child *c, struct machine_config *m)
 {
 	const struct bundle *b = c->bundle;
@@ -170,6 +184,8 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->init_path = vm_paths.init ? vm_paths.init : b->init_path;
 	m->config_json = b->config_json;
 	m->config_json_len = b->config_json_len;
+	m->tsi = !b->vm.use_passt;
+	m->tsi_privileged_ports = may_bind_privileged_ports(&b->cfg->process);
 	m->stdin_fd = STDIN_FILENO;
 	m->stdout_fd = STDOUT_FILENO;
 	m->stderr_fd = STDERR_FILENO;

@@ -17,6 +17,7 @@
 #include "../devices/console.h"
 #include "../devices/fs.h"
 #include "../devices/rng.h"
+#include "../devices/vsock/tsi.h"
 #include "../util/util.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -141,11 +143,52 @@ static int add_rng(struct machine *m, krun_error_t *err)
 	return ret < 0 ? ret : attach(m, dev, err);
 }
 
+/* Every guest TCP connection costs TSI about four fds (the host socket, its dup in the
+ * device, the control socketpair): the soft limit goes up to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int add_tsi(struct machine *m, krun_error_t *err)
+{
+	const struct machine_config *cfg = m->cfg;
+	struct vsock_tsi_config tc = { .root_path = cfg->root_path,
+				       .allow_privileged_ports = cfg->tsi_privileged_ports };
+	struct vsock_config vc;
+	struct virtio_device *dev;
+	char *s;
+	int ret;
+
+	if (!cfg->tsi)
+		return 0;
+	ret = vsock_tsi_backend_new(&tc, &vc.backend, err);
+	if (ret < 0)
+		return ret;
+	ret = virtio_vsock_new(&vc, &dev, err);
+	if (ret < 0) {
+		vc.backend->ops->destroy(vc.backend);
+		return ret;
+	}
+	virtio_vsock_set_max_connections(dev, TSI_MAX_CONNECTIONS);
+	raise_fd_limit();
+	xasprintf(&s, "%s tsi=1", m->cmdline);
+	free(m->cmdline);
+	m->cmdline = s;
+	return attach(m, dev, err);
+}
+
 /* The devices in the order of their MMIO windows and IRQ lines: hvc0 comes first. */
 static int (*const add_device[])(struct machine *m, krun_error_t *err) = {
 	add_console,
 	add_root_fs,
 	add_rng,
+	add_tsi,
 };
 _Static_assert(ARRAY_SIZE(add_device) <= MAX_DEVICES, "one ISA IRQ line per device");
 

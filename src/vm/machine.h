@@ -25,6 +25,13 @@ struct machine_config {
 	const char *config_json; /* served as /.krun_config.json (mode 0444) */
 	size_t config_json_len;
 
+	/* TSI (docs/tsi.md): a virtio-vsock device whose backend gives the guest's sockets
+	 * real sockets in this process' network namespace, and tsi=1 on the command line;
+	 * AF_UNIX paths are resolved inside root_path. tsi_privileged_ports lets the guest
+	 * bind ports below 1024 (the container has CAP_NET_BIND_SERVICE). */
+	bool tsi;
+	bool tsi_privileged_ports;
+
 	int stdin_fd, stdout_fd, stderr_fd;
 	bool terminal; /* stdin/stdout are one terminal, carried by hvc0 */
 

@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		   "  --debug          guest kernel log on stderr\n"
 		   "  --nested         expose VMX/SVM to the guest\n"
 		   "  --cmdline EXTRA  appended to the kernel command line\n"
+		   "  --no-tsi         no TSI (guest sockets stay in the guest)\n"
+		   "  --tsi-privileged TSI: the guest may bind ports below 1024\n"
 		   "  --setup-only     build the VM but do not enter the guest\n"
 		   "  --timing         print the set-up time (main to first KVM_RUN) on stderr\n");
 }
@@ -60,6 +62,8 @@ enum {
 	OPT_CMDLINE,
 	OPT_SETUP_ONLY,
 	OPT_TIMING,
+	OPT_NO_TSI,
+	OPT_TSI_PRIVILEGED,
 	OPT_HELP
 };
 
@@ -75,6 +79,8 @@ static const struct option options[] = {
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "setup-only", no_argument, NULL, OPT_SETUP_ONLY },
 	{ "timing", no_argument, NULL, OPT_TIMING },
+	{ "no-tsi", no_argument, NULL, OPT_NO_TSI },
+	{ "tsi-privileged", no_argument, NULL, OPT_TSI_PRIVILEGED },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -93,6 +99,7 @@ int main(int argc, char **argv)
 		.stdout_fd = 1,
 		.stderr_fd = 2,
 		.first_run_at = &first_run,
+		.tsi = true,
 	};
 	cleanup_free char *config = NULL;
 	const char *config_path = NULL;
@@ -135,6 +142,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TIMING:
 			timing = true;
+			break;
+		case OPT_NO_TSI:
+			cfg.tsi = false;
+			break;
+		case OPT_TSI_PRIVILEGED:
+			cfg.tsi_privileged_ports = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);

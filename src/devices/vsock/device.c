@@ -115,6 +115,7 @@ static void vsock_destroy(struct virtio_device *dev)
 	pthread_mutex_destroy(&vs->lock);
 	free(vs->rx_chain);
 	free(vs->tx_chain);
+	free(vs->rst);
 	free(vs);
 }
 
@@ -138,12 +139,25 @@ int virtio_vsock_new(const struct vsock_config *cfg, struct virtio_device **out,
 	struct vsock *vs = xzalloc(sizeof(*vs));
 	pthread_mutex_init(&vs->lock, NULL);
 	vs->backend = cfg->backend;
+	vs->backend->dev = &vs->dev;
+	virtio_vsock_set_max_connections(&vs->dev, VSOCK_MAX_CONNECTIONS);
 	vs->rx_chain = xmalloc(sizeof(*vs->rx_chain));
 	vs->tx_chain = xmalloc(sizeof(*vs->tx_chain));
 	vs->dev.ops = &vsock_ops;
 	vs->dev.irq_fd = -1;
 	*out = &vs->dev;
 	return 0;
+}
+
+void virtio_vsock_set_max_connections(struct virtio_device *dev, unsigned max)
+{
+	struct vsock *vs = to_vsock(dev);
+
+	vs->max_conns = max ? max : 1;
+	vs->rst_cap = VSOCK_MAX_STRAY_RST + vs->max_conns;
+	free(vs->rst);
+	vs->rst = xmalloc(vs->rst_cap * sizeof(*vs->rst));
+	vs->rst_head = vs->nrst = 0;
 }
 
 int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port,
@@ -157,7 +171,7 @@ int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, ui
 		ret = -ENOTCONN;
 	else if (!valid_type(vs, type))
 		ret = -EPROTONOSUPPORT;
-	else if (vs->nconns >= VSOCK_MAX_CONNECTIONS || conn_find(vs, guest_port, host_port))
+	else if (vs->nconns >= vs->max_conns || conn_find(vs, guest_port, host_port))
 		ret = -EBUSY;
 	if (ret < 0) {
 		pthread_mutex_unlock(&vs->lock);

@@ -95,13 +95,14 @@ struct vsock {
 	bool reset_pending;
 	bool kicks_watched;
 	bool seqpacket; /* negotiated */
-	unsigned nconns;
+	unsigned nconns, max_conns;
 	struct conn *hash[VSOCK_HASH_SIZE];
 	struct conn *ctrl_list;
 	struct conn *rx_list;
-	/* RSTs owed to the guest (ring): for stray packets, and for connections we dropped */
-	struct virtio_vsock_hdr rst[VSOCK_MAX_STRAY_RST + VSOCK_MAX_CONNECTIONS];
-	unsigned rst_head, nrst;
+	/* RSTs owed to the guest (ring of VSOCK_MAX_STRAY_RST + max_conns): for stray packets,
+	 * and for connections we dropped */
+	struct virtio_vsock_hdr *rst;
+	unsigned rst_cap, rst_head, nrst;
 	struct vq_chain *rx_chain; /* popped, not yet filled */
 	bool rx_held;
 	struct vq_chain *tx_chain;

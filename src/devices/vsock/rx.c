@@ -55,7 +55,7 @@ void vsock_rx_list_del(struct conn *c)
 
 void vsock_queue_rst(struct vsock *vs, const struct virtio_vsock_hdr *to, bool stray)
 {
-	unsigned cap = ARRAY_SIZE(vs->rst);
+	unsigned cap = vs->rst_cap;
 
 	if (vs->nrst >= (stray ? VSOCK_MAX_STRAY_RST : cap))
 		return;
@@ -312,7 +312,7 @@ void vsock_rx_service(struct vsock *vs)
 			break;
 		if (vs->nrst) {
 			struct virtio_vsock_hdr h = vs->rst[vs->rst_head];
-			vs->rst_head = (vs->rst_head + 1) % ARRAY_SIZE(vs->rst);
+			vs->rst_head = (vs->rst_head + 1) % vs->rst_cap;
 			vs->nrst--;
 			put_chain(vs, &h);
 			pushed = true;

@@ -15,7 +15,7 @@
 
 #define VSOCK_HOST_CID	      2
 #define VSOCK_GUEST_CID	      3
-#define VSOCK_MAX_CONNECTIONS 1024 /* further requests get RST */
+#define VSOCK_MAX_CONNECTIONS 1024 /* default cap; further requests get RST */
 
 enum vsock_type {
 	VSOCK_STREAM = 1,
@@ -35,6 +35,7 @@ struct vsock_backend_ops {
 
 struct vsock_backend {
 	const struct vsock_backend_ops *ops;
+	struct virtio_device *dev; /* set by virtio_vsock_new, for virtio_vsock_connect_guest */
 };
 
 struct vsock_config {
@@ -42,6 +43,10 @@ struct vsock_config {
 };
 
 int virtio_vsock_new(const struct vsock_config *cfg, struct virtio_device **out, krun_error_t *err);
+
+/* Raises (or lowers) the connection cap from VSOCK_MAX_CONNECTIONS; before the device is
+ * attached only. */
+void virtio_vsock_set_max_connections(struct virtio_device *dev, unsigned max);
 
 /* Opens a connection from host port host_port to the guest's listening port guest_port and
  * bridges it to fd (taken over whatever the result). Returns 0 once the request is queued
