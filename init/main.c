@@ -11,6 +11,7 @@
 #include "host_signals.h"
 #include "log.h"
 #include "mounts.h"
+#include "net.h"
 #include "report.h"
 #include "stdio.h"
 #include "supervisor.h"
@@ -43,6 +44,15 @@ static int set_names(const struct init_config *cfg, struct init_error *err)
 	return 0;
 }
 
+/* A workload can run without the network, and most do: a failure here is a warning. */
+static void setup_network(void)
+{
+	struct init_error err = { 0 };
+
+	if (net_setup(&err) < 0)
+		log_msg("warning: %s", err.msg);
+}
+
 /* Everything before the workload. The default mounts happen even when the config is bad,
  * because the console and the stdio ports live in /dev and /sys. */
 static int prepare(struct init_config *cfg, bool *have_cfg, struct init_error *err)
@@ -54,6 +64,7 @@ static int prepare(struct init_config *cfg, bool *have_cfg, struct init_error *e
 		return ret;
 	if ((ret = dev_links_setup(err)) < 0)
 		return ret;
+	setup_network();
 	return set_names(cfg, err);
 }
 

@@ -1,8 +1,11 @@
 /* A static helper the system tests copy into guest root filesystems: small operations
  * that busybox does not offer, each a subcommand. Exits 0 on success, 1 with a message
  * on failure, 2 on bad usage. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/vm_sockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +14,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,6 +186,537 @@ static int vsock_echo(char **argv)
 	return 0;
 }
 
+/* ---- networking (TSI tests, tests/bats/80-tsi.bats) ---------------------------------
+ * Addresses are numeric; the same program runs on the host as the peer of the guest. */
+
+static int resolve_numeric(const char *host, const char *port, int type,
+			   struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = type,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	int ret = getaddrinfo(host, port, &hints, &ai);
+
+	if (ret) {
+		fprintf(stderr, "krun-testprog: address %s port %s: %s\n", host, port,
+			gai_strerror(ret));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static const char *addr_str(const struct sockaddr *sa)
+{
+	static char buf[4][INET6_ADDRSTRLEN + 16];
+	static int next;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	char *out = buf[next++ % 4];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(out, sizeof(buf[0]), "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, sizeof(buf[0]), "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(out, sizeof(buf[0]), "family-%d", sa->sa_family);
+	}
+	return out;
+}
+
+static int tcp_connect(const char *host, const char *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (resolve_numeric(host, port, SOCK_STREAM, &ss, &len) < 0)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		fail("connect", host);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_on(const char *host, const char *port, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd;
+
+	if (resolve_numeric(host, port, type, &ss, &len) < 0)
+		return -1;
+	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 512) < 0)) {
+		fail("bind/listen", port);
+		return -1;
+	}
+	return fd;
+}
+
+static int copy_all(int from, int to, unsigned long long *total)
+{
+	static char buf[1 << 16];
+	ssize_t n;
+
+	while ((n = read(from, buf, sizeof(buf))) > 0) {
+		*total += n;
+		if (to >= 0 && write(to, buf, n) != n)
+			return -1;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* Connects, reads until end of file, writes the bytes to stdout. */
+static int tcp_get(char **argv)
+{
+	unsigned long long total = 0;
+	int fd = tcp_connect(argv[0], argv[1]);
+
+	if (fd < 0)
+		return 1;
+	if (copy_all(fd, STDOUT_FILENO, &total) < 0)
+		return fail("read", argv[0]);
+	fprintf(stderr, "tcp-get: %llu bytes\n", total);
+	return 0;
+}
+
+/* Connects, sends the text, half-closes, prints what comes back. */
+static int tcp_talk(char **argv)
+{
+	unsigned long long total = 0;
+	int fd = tcp_connect(argv[0], argv[1]);
+
+	if (fd < 0)
+		return 1;
+	if (write(fd, argv[2], strlen(argv[2])) < 0 || shutdown(fd, SHUT_WR) < 0)
+		return fail("send", argv[0]);
+	if (copy_all(fd, STDOUT_FILENO, &total) < 0)
+		return fail("read", argv[0]);
+	putchar('\n');
+	return 0;
+}
+
+/* getsockname and getpeername of a connected socket. */
+static int names(char **argv)
+{
+	struct sockaddr_storage l, p;
+	socklen_t ll = sizeof(l), pl = sizeof(p);
+	int fd = tcp_connect(argv[0], argv[1]);
+
+	if (fd < 0)
+		return 1;
+	if (getsockname(fd, (struct sockaddr *)&l, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&p, &pl) < 0)
+		return fail("getsockname/getpeername", argv[0]);
+	printf("local %s peer %s\n", addr_str((struct sockaddr *)&l),
+	       addr_str((struct sockaddr *)&p));
+	return 0;
+}
+
+static const char *errno_name(int e)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = { { 0, "OK" },
+		      { ECONNREFUSED, "ECONNREFUSED" },
+		      { ETIMEDOUT, "ETIMEDOUT" },
+		      { ENETUNREACH, "ENETUNREACH" },
+		      { EHOSTUNREACH, "EHOSTUNREACH" },
+		      { ECONNRESET, "ECONNRESET" },
+		      { EINPROGRESS, "EINPROGRESS" },
+		      { EAGAIN, "EAGAIN" } };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].e == e)
+			return names[i].name;
+	return strerror(e);
+}
+
+/* Non-blocking connect, epoll for writability, SO_ERROR: prints what connect() returned
+ * and the outcome, e.g. "EINPROGRESS ECONNREFUSED" or "EINPROGRESS OK". */
+static int nb_connect(char **argv)
+{
+	struct sockaddr_storage ss;
+	struct epoll_event ev = { .events = EPOLLOUT }, got;
+	socklen_t len, elen = sizeof(int);
+	int fd, ep, soerr = 0, first;
+
+	if (resolve_numeric(argv[0], argv[1], SOCK_STREAM, &ss, &len) < 0)
+		return 1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (fd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return fail("socket/epoll", argv[0]);
+	first = connect(fd, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
+	if (first == EINPROGRESS) {
+		int n = epoll_wait(ep, &got, 1, 30000);
+		if (n != 1) {
+			errno = n == 0 ? ETIMEDOUT : errno;
+			return fail("epoll_wait", argv[0]);
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) < 0)
+			return fail("getsockopt SO_ERROR", argv[0]);
+	}
+	printf("%s %s\n", errno_name(first), errno_name(first == EINPROGRESS ? soerr : first));
+	return 0;
+}
+
+/* N connections open at once, each echoing its own line. */
+static int parallel_connect(char **argv)
+{
+	int n = atoi(argv[2]), *fds = calloc(n, sizeof(int));
+	char line[64], back[64];
+
+	for (int i = 0; i < n; i++)
+		if ((fds[i] = tcp_connect(argv[0], argv[1])) < 0) {
+			fprintf(stderr, "krun-testprog: connection %d of %d failed\n", i, n);
+			return 1;
+		}
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(line, sizeof(line), "line %d\n", i);
+		if (write(fds[i], line, len) != len)
+			return fail("write", argv[0]);
+	}
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(line, sizeof(line), "line %d\n", i), got = 0;
+		while (got < len) {
+			ssize_t r = read(fds[i], back + got, len - got);
+			if (r <= 0)
+				return fail("read echo", argv[0]);
+			got += r;
+		}
+		if (memcmp(line, back, len) != 0) {
+			fprintf(stderr, "krun-testprog: connection %d echoed the wrong line\n", i);
+			return 1;
+		}
+		close(fds[i]);
+	}
+	printf("parallel %d ok\n", n);
+	return 0;
+}
+
+static void echo_conn(int c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(c, buf, sizeof(buf))) > 0)
+		if (write(c, buf, n) != n)
+			break;
+	_exit(0);
+}
+
+/* Echoes every connection (one process each); prints "listening" once it accepts and
+ * "accepted PEER on LOCAL" per connection. */
+static int tcp_echo_server(char **argv)
+{
+	struct sockaddr_storage p, l;
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM);
+
+	if (fd < 0)
+		return 1;
+	signal(SIGCHLD, SIG_IGN);
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		socklen_t pl = sizeof(p), ll = sizeof(l);
+		int c = accept4(fd, (struct sockaddr *)&p, &pl, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return fail("accept", argv[1]);
+		}
+		getsockname(c, (struct sockaddr *)&l, &ll);
+		printf("accepted %s on %s\n", addr_str((struct sockaddr *)&p),
+		       addr_str((struct sockaddr *)&l));
+		fflush(stdout);
+		if (fork() == 0)
+			echo_conn(c);
+		close(c);
+	}
+}
+
+/* Sends the same file to every connection. */
+static int tcp_file_server(char **argv)
+{
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM);
+
+	if (fd < 0)
+		return 1;
+	signal(SIGCHLD, SIG_IGN);
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			unsigned long long total = 0;
+			int f = open(argv[2], O_RDONLY);
+			_exit(f < 0 || copy_all(f, c, &total) < 0);
+		}
+		close(c);
+	}
+}
+
+/* Listens, prints "listening", closes after SECONDS, prints "closed", then lingers
+ * another SECONDS so the VM is still up while the host looks at its sockets. */
+static int listen_close(char **argv)
+{
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM);
+
+	if (fd < 0)
+		return 1;
+	printf("listening\n");
+	fflush(stdout);
+	sleep(atoi(argv[2]));
+	close(fd);
+	printf("closed\n");
+	fflush(stdout);
+	sleep(atoi(argv[2]));
+	return 0;
+}
+
+/* Answers each datagram with "echo: " + its payload, to its source. */
+static int udp_echo_server(char **argv)
+{
+	int fd = listen_on(argv[0], argv[1], SOCK_DGRAM);
+	char buf[2048];
+
+	if (fd < 0)
+		return 1;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n =
+		    recvfrom(fd, buf + 6, sizeof(buf) - 6, 0, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			continue;
+		memcpy(buf, "echo: ", 6);
+		sendto(fd, buf, n + 6, 0, (struct sockaddr *)&from, fl);
+	}
+}
+
+/* Unconnected sendto, then waits up to 10 s for the reply; prints it and its source. */
+static int udp_send(char **argv)
+{
+	struct sockaddr_storage ss, from;
+	socklen_t len, fl = sizeof(from);
+	char buf[2048];
+	ssize_t n;
+	int fd;
+
+	if (resolve_numeric(argv[0], argv[1], SOCK_DGRAM, &ss, &len) < 0)
+		return 1;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, argv[2], strlen(argv[2]), 0, (struct sockaddr *)&ss, len) < 0)
+		return fail("sendto", argv[0]);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ready = poll(&p, 1, 10000);
+	if (ready != 1) {
+		errno = ready == 0 ? ETIMEDOUT : errno;
+		return fail("wait for the reply", argv[0]);
+	}
+	n = recvfrom(fd, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &fl);
+	if (n < 0)
+		return fail("recvfrom", argv[0]);
+	buf[n] = 0;
+	printf("%s from %s\n", buf, addr_str((struct sockaddr *)&from));
+	return 0;
+}
+
+/* As glibc's resolver does: connect(), two datagrams in one sendmmsg() ("TEXT-1" and
+ * "TEXT-2"), then poll() and recvfrom() until both replies came; prints each reply and
+ * the source recvfrom reports. */
+static int udp_connect_send(char **argv)
+{
+	struct sockaddr_storage ss, from;
+	socklen_t len;
+	char out[2][256], buf[2048];
+	struct iovec iov[2];
+	struct mmsghdr mm[2] = { 0 };
+	int fd;
+
+	if (resolve_numeric(argv[0], argv[1], SOCK_DGRAM, &ss, &len) < 0)
+		return 1;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 ||
+	    setsockopt(fd, ss.ss_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+		       ss.ss_family == AF_INET ? IP_RECVERR : IPV6_RECVERR, &one, sizeof(one)) < 0)
+		return fail("socket/IP_RECVERR", argv[0]);
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+		return fail("connect", argv[0]);
+	struct pollfd w = { .fd = fd, .events = POLLOUT };
+	if (poll(&w, 1, 10000) != 1 || !(w.revents & POLLOUT))
+		return fail("wait to send", argv[0]);
+	for (int i = 0; i < 2; i++) {
+		iov[i].iov_base = out[i];
+		iov[i].iov_len = snprintf(out[i], sizeof(out[i]), "%s-%d", argv[2], i + 1);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	if (sendmmsg(fd, mm, 2, 0) != 2)
+		return fail("sendmmsg", argv[0]);
+	for (int got = 0; got < 2;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ready = poll(&p, 1, 10000);
+		if (ready != 1) {
+			errno = ready == 0 ? ETIMEDOUT : errno;
+			return fail("wait for the replies", argv[0]);
+		}
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &fl);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n < 0)
+			return fail("recvfrom", argv[0]);
+		buf[n] = 0;
+		printf("%s from %s\n", buf, addr_str((struct sockaddr *)&from));
+		got++;
+	}
+	return 0;
+}
+
+/* getaddrinfo through glibc's resolver (/etc/resolv.conf); prints each address. */
+static int resolve(char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int ret = getaddrinfo(argv[0], NULL, &hints, &ai);
+
+	if (ret) {
+		fprintf(stderr, "krun-testprog: resolve %s: %s\n", argv[0], gai_strerror(ret));
+		return 1;
+	}
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		char ip[INET6_ADDRSTRLEN];
+		const void *src =
+		    a->ai_family == AF_INET
+			? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+			: (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		printf("%s\n", inet_ntop(a->ai_family, src, ip, sizeof(ip)));
+	}
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* A DNS responder for the tests: every A question gets 192.0.2.42, every AAAA question
+ * 2001:db8::42, anything else an empty answer. */
+static int dns_server(char **argv)
+{
+	static const unsigned char a4[4] = { 192, 0, 2, 42 };
+	static const unsigned char a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x42 };
+	int fd = listen_on(argv[0], argv[1], SOCK_DGRAM);
+	unsigned char q[512], r[600];
+
+	if (fd < 0)
+		return 1;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		size_t i = 12;
+
+		if (n < 17 || q[4] != 0 || q[5] != 1)
+			continue;
+		while (i < (size_t)n && q[i])
+			i += q[i] + 1;
+		if (i + 5 > (size_t)n)
+			continue;
+		size_t qend = i + 5;
+		int qtype = q[i + 1] << 8 | q[i + 2];
+		printf("query type %d from %s\n", qtype, addr_str((struct sockaddr *)&from));
+		fflush(stdout);
+		const unsigned char *ans = qtype == 1 ? a4 : qtype == 28 ? a6 : NULL;
+		size_t alen = qtype == 1 ? 4 : 16;
+		memcpy(r, q, qend);
+		r[2] = 0x81; /* response, recursion desired */
+		r[3] = 0x80; /* recursion available, no error */
+		r[6] = 0;
+		r[7] = ans ? 1 : 0;
+		r[8] = r[9] = r[10] = r[11] = 0;
+		size_t o = qend;
+		if (ans) {
+			const unsigned char rr[] = { 0xc0, 0x0c, 0, (unsigned char)qtype,
+						     0,	   1,	 0, 0,
+						     0,	   60,	 0, (unsigned char)alen };
+			memcpy(r + o, rr, sizeof(rr));
+			o += sizeof(rr);
+			memcpy(r + o, ans, alen);
+			o += alen;
+		}
+		sendto(fd, r, o, 0, (struct sockaddr *)&from, fl);
+	}
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -1;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+/* A unix stream server at PATH answering each connection "echo: " + what it sent. */
+static int unix_echo_server(char **argv)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	unlink(argv[0]);
+	if (fd < 0 || unix_addr(argv[0], &sun) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0)
+		return fail("bind/listen", argv[0]);
+	chmod(argv[0], 0777);
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		char buf[1024];
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		ssize_t n = read(c, buf, sizeof(buf));
+		if (n > 0 && write(c, "echo: ", 6) == 6 && write(c, buf, n) == n)
+			shutdown(c, SHUT_WR);
+		close(c);
+	}
+}
+
+/* Connects to a unix stream socket, sends the text, prints the answer. */
+static int unix_talk(char **argv)
+{
+	struct sockaddr_un sun;
+	unsigned long long total = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || unix_addr(argv[0], &sun) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return fail("connect", argv[0]);
+	if (write(fd, argv[1], strlen(argv[1])) < 0)
+		return fail("write", argv[0]);
+	if (copy_all(fd, STDOUT_FILENO, &total) < 0)
+		return fail("read", argv[0]);
+	putchar('\n');
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int argc;
@@ -195,6 +732,21 @@ static const struct command {
 	{ "pattern", 3, pattern, "stdout|stderr BYTES TEXT" },
 	{ "boottime", 0, boottime, "" },
 	{ "vsock-echo", 1, vsock_echo, "PORT" },
+	{ "tcp-get", 2, tcp_get, "HOST PORT" },
+	{ "tcp-talk", 3, tcp_talk, "HOST PORT TEXT" },
+	{ "names", 2, names, "HOST PORT" },
+	{ "nb-connect", 2, nb_connect, "HOST PORT" },
+	{ "parallel-connect", 3, parallel_connect, "HOST PORT N" },
+	{ "tcp-echo-server", 2, tcp_echo_server, "ADDR PORT" },
+	{ "tcp-file-server", 3, tcp_file_server, "ADDR PORT FILE" },
+	{ "listen-close", 3, listen_close, "ADDR PORT SECONDS" },
+	{ "udp-echo-server", 2, udp_echo_server, "ADDR PORT" },
+	{ "udp-send", 3, udp_send, "HOST PORT TEXT" },
+	{ "udp-connect-send", 3, udp_connect_send, "HOST PORT TEXT" },
+	{ "resolve", 1, resolve, "NAME" },
+	{ "dns-server", 2, dns_server, "ADDR PORT" },
+	{ "unix-echo-server", 1, unix_echo_server, "PATH" },
+	{ "unix-talk", 2, unix_talk, "PATH TEXT" },
 };
 
 int main(int argc, char **argv)
