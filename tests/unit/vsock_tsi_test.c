@@ -474,15 +474,21 @@ static bool same_addr(const struct tsi_addr *a, const void *ss, socklen_t len)
 	return a->len == len && memcmp(a->sa, ss, len) == 0;
 }
 
-static int tconnect(struct guest *g, struct tsock *s, struct tsi_addr dest,
-		    struct tsi_connect_rep *r)
+static int tconnect_from(struct guest *g, struct tsock *s, struct tsi_addr dest,
+			 struct tsi_addr bind, struct tsi_connect_rep *r)
 {
-	struct tsi_connect_req q = { .h.op = TSI_OP_CONNECT, .dest = dest };
+	struct tsi_connect_req q = { .h.op = TSI_OP_CONNECT, .dest = dest, .bind = bind };
 
 	memset(r, 0, sizeof(*r));
 	if (rpc(g, s, &q, sizeof(q), r, sizeof(*r)) != sizeof(*r))
 		return -EPROTO;
 	return r->h.result;
+}
+
+static int tconnect(struct guest *g, struct tsock *s, struct tsi_addr dest,
+		    struct tsi_connect_rep *r)
+{
+	return tconnect_from(g, s, dest, (struct tsi_addr){ 0 }, r);
 }
 
 static int tgetname(struct guest *g, struct tsock *s, uint32_t peer, struct tsi_addr *out)
@@ -710,17 +716,23 @@ static void test_refused(struct guest *g)
 	struct tsock s;
 	struct tsi_connect_rep r;
 
-	int fd = host_listen(AF_INET, "127.0.0.1", SOCK_STREAM, &ss, &len);
+	struct sockaddr_storage src;
+	int fd = host_listen(AF_INET, "127.0.0.1", SOCK_STREAM, &src, &len);
+
+	close(fd); /* a free port to bind to */
+	fd = host_listen(AF_INET, "127.0.0.1", SOCK_STREAM, &ss, &len);
 	close(fd); /* the port is now closed */
 	topen(g, &s, AF_INET, SOCK_STREAM, 0);
-	is_int(tconnect(g, &s, inet4("127.0.0.1", ss_port(&ss)), &r), -ECONNREFUSED,
-	       "CONNECT to a closed port: -ECONNREFUSED");
+	is_int(tconnect_from(g, &s, inet4("127.0.0.1", ss_port(&ss)),
+			     inet4("127.0.0.1", ss_port(&src)), &r),
+	       -ECONNREFUSED, "CONNECT (bound to a port) to a closed port: -ECONNREFUSED");
 	struct gconn *d = gconnect(g, s.data_port, TSI_PORT_STREAM, VSOCK_STREAM);
 	ok(d->rst, "no data connection for a socket that did not connect");
 	forget(d);
 	fd = host_listen(AF_INET, "127.0.0.1", SOCK_STREAM, &ss, &len);
-	is_int(tconnect(g, &s, inet4("127.0.0.1", ss_port(&ss)), &r), 0,
-	       "a second CONNECT after a refusal succeeds");
+	is_int(tconnect_from(g, &s, inet4("127.0.0.1", ss_port(&ss)),
+			     inet4("127.0.0.1", ss_port(&src)), &r),
+	       0, "a second CONNECT after a refusal succeeds, the first bind kept");
 	is_int(tconnect(g, &s, inet4("127.0.0.1", ss_port(&ss)), &r), -EISCONN,
 	       "CONNECT on a connected socket: -EISCONN");
 	close(fd);

@@ -55,6 +55,7 @@ struct tsi_sock {
 	uint32_t connect_id; /* the CONNECT being answered when the host connect ends */
 	uint32_t listen_port;
 	bool data_given; /* the data (or datagram) connection came */
+	bool bound;	 /* to the address of a BIND, CONNECT or LISTEN */
 	struct tsi_rec *outq, **outq_tail;
 	unsigned nout;
 	struct tsi_rec *dg_to_guest;  /* a datagram waiting for room on the channel */

@@ -77,9 +77,10 @@ static void op_open(struct tsi_sock *s, const union tsi_any_req *u)
 	reply_addr(s, &q->h, 0, false);
 }
 
-/* When the request carries an address: the flags, then the bind. Without one the socket
- * is bound already or binds itself on connect, and the flags no longer matter (the kernel
- * even refuses to change IPV6_V6ONLY on a bound socket). */
+/* When the request carries an address and the socket has none yet: the flags, then the
+ * bind. Otherwise the socket keeps its address (a CONNECT retried after a refusal carries
+ * it again) or binds itself on connect, and the flags no longer matter (the kernel even
+ * refuses to change IPV6_V6ONLY on a bound socket). */
 static int prepare_bind(struct tsi_sock *s, const struct tsi_addr *bind, uint32_t flags)
 {
 	struct sockaddr_storage ss;
@@ -88,12 +89,15 @@ static int prepare_bind(struct tsi_sock *s, const struct tsi_addr *bind, uint32_
 
 	if (flags & ~TSI_F_ALL)
 		return -EINVAL;
-	if (bind->len == 0)
+	if (bind->len == 0 || s->bound)
 		return 0;
 	ret = tsi_addr_parse(s, bind, &ss, &len);
 	if (ret == 0)
 		ret = tsi_apply_flags(s, flags);
-	return ret < 0 ? ret : tsi_bind(s, &ss, len);
+	if (ret == 0)
+		ret = tsi_bind(s, &ss, len);
+	s->bound = ret == 0;
+	return ret;
 }
 
 static int connect_state_error(const struct tsi_sock *s)
@@ -225,7 +229,7 @@ static void op_setsockopt(struct tsi_sock *s, const union tsi_any_req *u)
 static void op_bind(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_bind_req *q = &u->bind;
-	int ret = s->state == TS_OPEN && q->bind.len ? 0 : -EINVAL;
+	int ret = s->state == TS_OPEN && q->bind.len && !s->bound ? 0 : -EINVAL;
 
 	if (ret == 0)
 		ret = prepare_bind(s, &q->bind, q->flags);
