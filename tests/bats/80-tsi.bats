@@ -185,6 +185,29 @@ tsi_bundle() {
 	stop_krun
 }
 
+@test "TSI: a guest server restarted at once binds its port again (SO_REUSEADDR reaches the host)" {
+	# The first server (and its connection) dies with the client still there, so the VMM's side
+	# closes first and stays in TIME_WAIT on the port the second server then binds.
+	tsi_bundle -- sh -c 'krun-testprog tcp-echo-server 0.0.0.0 18096 > /tmp/first &
+		until grep -q accepted /tmp/first; do sleep 0.1; done
+		killall krun-testprog; sleep 1; exec krun-testprog tcp-echo-server 0.0.0.0 18096'
+	start_krun
+	wait_for eval 'ss -Htln "( sport = :18096 )" | grep -q .'
+	# A client that keeps its connection open and silent (nothing left unread).
+	mkfifo "$BATS_TEST_TMPDIR/hold"
+	busybox nc 127.0.0.1 18096 < "$BATS_TEST_TMPDIR/hold" > /dev/null 2>&1 3>&- &
+	HOST_PIDS+=($!)
+	exec 5> "$BATS_TEST_TMPDIR/hold"
+	wait_for output_has listening
+	exec 5>&-
+	ss -Htan state time-wait '( sport = :18096 )' | grep -q . ||
+		fail "no TIME_WAIT on the port: $(ss -Htan '( sport = :18096 )')"
+	run "$KRUN_TESTPROG" tcp-talk 127.0.0.1 18096 after-restart
+	assert_success
+	assert_output after-restart
+	stop_krun
+}
+
 @test "TSI: closed guest sockets leave no host socket behind" {
 	host srv tcp-echo-server 127.0.0.1 18093
 	tsi_bundle -- sh -c 'krun-testprog names 127.0.0.1 18093 && krun-testprog listen-close 0.0.0.0 18094 3'
