@@ -125,7 +125,7 @@ static int set_up(const struct container_child *c, krun_error_t *err)
 	    (ret = ns_unshare(c->ns->unshare_flags, err)) < 0 ||
 	    (ret = mounts_setup(cfg, c->bundle->path, c->bundle->rootfs, err)) < 0)
 		return ret;
-	if (c->ns->new_uts && cfg->hostname &&
+	if ((c->ns->unshare_flags & CLONE_NEWUTS) && cfg->hostname &&
 	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return krun_make_error(err, errno, "set the host name `%s`", cfg->hostname);
 	if (c->console_sock >= 0 && (ret = take_console(c, err)) < 0)

@@ -72,8 +72,6 @@ static int add_namespace(struct ns_plan *p, const struct oci_namespace *ns, unsi
 		p->new_user = true;
 	else
 		p->unshare_flags |= t->flag;
-	if (t->flag == CLONE_NEWUTS)
-		p->new_uts = true;
 	return 0;
 }
 

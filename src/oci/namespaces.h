@@ -22,11 +22,10 @@ struct ns_join {
 };
 
 struct ns_plan {
-	unsigned long clone_flags;   /* CLONE_NEWPID or 0 */
-	unsigned long unshare_flags; /* made by the child before the user namespace */
-	unsigned long late_flags;    /* made after it: CLONE_NEWNET or 0 */
-	bool new_user;		     /* the parent writes its id maps */
-	bool new_uts;
+	unsigned long clone_flags;	  /* CLONE_NEWPID or 0 */
+	unsigned long unshare_flags;	  /* made by the child before the user namespace */
+	unsigned long late_flags;	  /* made after it: CLONE_NEWNET or 0 */
+	bool new_user;			  /* the parent writes its id maps */
 	struct ns_join join[NS_MAX_JOIN]; /* the user namespace, if joined, comes last */
 	size_t n_join;
 };

@@ -115,6 +115,24 @@ int event_loop_modify(struct event_loop *loop, int fd, uint32_t events, krun_err
 	return ret;
 }
 
+int event_loop_watch(struct event_loop *loop, int fd, uint32_t *watched, uint32_t want,
+		     event_handler_fn fn, void *opaque, krun_error_t *err)
+{
+	int ret = 0;
+
+	if (want == *watched)
+		return 0;
+	if (!want)
+		event_loop_remove(loop, fd);
+	else if (!*watched)
+		ret = event_loop_add(loop, fd, want, fn, opaque, err);
+	else
+		ret = event_loop_modify(loop, fd, want, err);
+	if (ret == 0)
+		*watched = want;
+	return ret;
+}
+
 void event_loop_remove(struct event_loop *loop, int fd)
 {
 	pthread_mutex_lock(&loop->lock);

@@ -20,6 +20,11 @@ int event_loop_modify(struct event_loop *loop, int fd, uint32_t events, krun_err
 /* After it returns the callback for fd will not be called again. Call it on the loop
  * thread (or before the loop runs). */
 void event_loop_remove(struct event_loop *loop, int fd);
+/* Makes fd registered for exactly `want` (0: not registered), given that it is for
+ * *watched now, with add, modify or remove as needed; *watched follows on success. For
+ * devices that change what they wait for as their state changes. Loop thread only. */
+int event_loop_watch(struct event_loop *loop, int fd, uint32_t *watched, uint32_t want,
+		     event_handler_fn fn, void *opaque, krun_error_t *err);
 
 /* Runs until event_loop_stop is called (from any thread, including a callback). */
 int event_loop_run(struct event_loop *loop, krun_error_t *err);

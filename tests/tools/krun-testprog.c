@@ -245,6 +245,8 @@ static int tcp_connect(const char *host, const char *port)
 	return fd;
 }
 
+/* Binds (and listens, for streams), then says so on stdout: "listening" for a stream
+ * server, "ready" for a datagram one, which the tests wait for. */
 static int listen_on(const char *host, const char *port, int type)
 {
 	struct sockaddr_storage ss;
@@ -260,6 +262,8 @@ static int listen_on(const char *host, const char *port, int type)
 		fail("bind/listen", port);
 		return -1;
 	}
+	printf("%s\n", type == SOCK_STREAM ? "listening" : "ready");
+	fflush(stdout);
 	return fd;
 }
 
@@ -427,8 +431,6 @@ static int tcp_echo_server(char **argv)
 	if (fd < 0)
 		return 1;
 	signal(SIGCHLD, SIG_IGN);
-	printf("listening\n");
-	fflush(stdout);
 	for (;;) {
 		socklen_t pl = sizeof(p), ll = sizeof(l);
 		int c = accept4(fd, (struct sockaddr *)&p, &pl, SOCK_CLOEXEC);
@@ -455,8 +457,6 @@ static int tcp_file_server(char **argv)
 	if (fd < 0)
 		return 1;
 	signal(SIGCHLD, SIG_IGN);
-	printf("listening\n");
-	fflush(stdout);
 	for (;;) {
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
@@ -478,8 +478,6 @@ static int listen_close(char **argv)
 
 	if (fd < 0)
 		return 1;
-	printf("listening\n");
-	fflush(stdout);
 	sleep(atoi(argv[2]));
 	close(fd);
 	printf("closed\n");
@@ -496,8 +494,6 @@ static int udp_echo_server(char **argv)
 
 	if (fd < 0)
 		return 1;
-	printf("ready\n");
-	fflush(stdout);
 	for (;;) {
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
@@ -624,8 +620,6 @@ static int dns_server(char **argv)
 
 	if (fd < 0)
 		return 1;
-	printf("ready\n");
-	fflush(stdout);
 	for (;;) {
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);

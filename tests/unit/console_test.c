@@ -49,20 +49,6 @@ struct msg {
 	uint32_t extra_len;
 };
 
-static void bail(const char *what)
-{
-	printf("Bail out! %s\n", what);
-	exit(2);
-}
-
-static void *run_loop(void *loop)
-{
-	krun_error_t err = NULL;
-
-	event_loop_run(loop, &err);
-	return NULL;
-}
-
 static void kick(struct guest *g, unsigned q)
 {
 	mmio_w32(&g->t, VIRTIO_MMIO_QUEUE_NOTIFY, q);
@@ -85,8 +71,8 @@ static void guest_boot(struct guest *g, const struct console_config *cfg)
 	if (virtio_console_new(cfg, &g->dev, &err) < 0 ||
 	    virtio_mmio_init(&g->t, g->dev, &ram.mem, &err) < 0 ||
 	    event_loop_new(&g->dev->loop, &err) < 0)
-		bail(err->msg);
-	pthread_create(&g->loop_thread, NULL, run_loop, g->dev->loop);
+		drv_bail(err->msg);
+	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
 	g->loop_running = true;
 	g->nq = g->dev->ops->num_queues;
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
@@ -94,14 +80,14 @@ static void guest_boot(struct guest *g, const struct console_config *cfg)
 	if (cfg->terminal)
 		f |= 1ULL << VIRTIO_CONSOLE_F_SIZE;
 	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		bail("features refused");
+		drv_bail("features refused");
 	for (unsigned q = 0; q < g->nq; q++) {
 		vring_driver_init(&g->q[q], &ram, CONSOLE_QUEUE_SIZE);
 		mmio_setup_queue(&g->t, q, &g->q[q]);
 	}
 	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
 	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		bail("DRIVER_OK refused");
+		drv_bail("DRIVER_OK refused");
 	add_rx_buffers(g, CTRL_RXQ, 16);
 }
 
@@ -232,7 +218,7 @@ struct pipes {
 static void make_pipes(struct pipes *p)
 {
 	if (pipe(p->in) || pipe(p->out) || pipe(p->err) || pipe(p->log))
-		bail("pipe");
+		drv_bail("pipe");
 }
 
 static void test_handshake(struct guest *g)
@@ -292,7 +278,7 @@ static void test_stdin(struct guest *g, struct pipes *p)
 	char *data;
 
 	if (write(p->in[1], "hello", 5) != 5)
-		bail("write stdin");
+		drv_bail("write stdin");
 	add_rx_buffers(g, PORT_RXQ(1), 4);
 	ok(stays_unused(g, PORT_RXQ(1)), "stdin: nothing delivered before the guest opens");
 	send_ctrl(g, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
@@ -301,7 +287,7 @@ static void test_stdin(struct guest *g, struct pipes *p)
 	ok(len == 5 && !memcmp(data, "hello", 5), "stdin: bytes");
 
 	if (write(p->in[1], "bye", 3) != 3)
-		bail("write stdin");
+		drv_bail("write stdin");
 	close(p->in[1]);
 	ok(expect_ctrl(g, 1, VIRTIO_CONSOLE_PORT_OPEN, 0), "stdin EOF: port closed");
 	/* The data must have been returned before the close was sent. */
@@ -436,7 +422,7 @@ static void test_discarded_log_socket_stderr(void)
 
 	make_pipes(&p);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sk))
-		bail("socketpair");
+		drv_bail("socketpair");
 	struct console_config cfg = {
 		.in_fd = p.in[0], .out_fd = p.out[1], .err_fd = sk[1], .console_log_fd = -1
 	};
@@ -458,10 +444,10 @@ static int open_pty(int *slave)
 	int master = posix_openpt(O_RDWR | O_NOCTTY);
 
 	if (master < 0 || grantpt(master) || unlockpt(master))
-		bail("pty");
+		drv_bail("pty");
 	*slave = open(ptsname(master), O_RDWR | O_NOCTTY);
 	if (*slave < 0)
-		bail("pty slave");
+		drv_bail("pty slave");
 	return master;
 }
 
@@ -476,7 +462,7 @@ static void test_terminal_io(struct guest *g, int master)
 		  "\x03"
 		  "a\r",
 		  3) != 3)
-		bail("write pty");
+		drv_bail("write pty");
 	ok(wait_used(g, PORT_RXQ(0), &id, &len) && len == 3 &&
 	       !memcmp(fake_ram_ptr(&ram, g->q[PORT_RXQ(0)].desc[id].addr),
 		       "\x03"

@@ -29,25 +29,19 @@ static struct vring_driver q[2];
 static char *root;
 static uint64_t unique = 1;
 
-static void bail(const char *what)
-{
-	printf("Bail out! %s\n", what);
-	exit(2);
-}
-
 static void driver_start(void)
 {
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 
 	if (!(mmio_negotiate(&t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		bail("features refused");
+		drv_bail("features refused");
 	for (unsigned i = 0; i < 2; i++) {
 		vring_driver_init(&q[i], &ram, RING_SIZE);
 		mmio_setup_queue(&t, i, &q[i]);
 	}
 	mmio_w32(&t, VIRTIO_MMIO_STATUS, 0xf);
 	if (mmio_r32(&t, VIRTIO_MMIO_STATUS) != 0xf)
-		bail("DRIVER_OK refused");
+		drv_bail("DRIVER_OK refused");
 }
 
 static void boot(void)
@@ -57,7 +51,7 @@ static void boot(void)
 
 	fake_ram_init(&ram, 256u << 20);
 	if (virtio_fs_new(&cfg, &dev, &err) < 0 || virtio_mmio_init(&t, dev, &ram.mem, &err) < 0)
-		bail(err->msg);
+		drv_bail(err->msg);
 }
 
 /* A request: `len` bytes split into `pieces` device-readable descriptors, and `space`

@@ -282,14 +282,6 @@ static void test_config_space(void)
 }
 
 /* virtio-rng through the transport, served by the real event loop on a thread. */
-static void *run_loop(void *loop)
-{
-	krun_error_t err = NULL;
-
-	event_loop_run(loop, &err);
-	return NULL;
-}
-
 static void test_rng(void)
 {
 	struct virtio_device *dev;
@@ -302,7 +294,7 @@ static void test_rng(void)
 	ok(virtio_rng_new(&dev, &err) == 0, "rng: created");
 	virtio_mmio_init(&rt, dev, &ram.mem, &err);
 	event_loop_new(&dev->loop, &err);
-	pthread_create(&th, NULL, run_loop, dev->loop);
+	pthread_create(&th, NULL, drv_run_event_loop, dev->loop);
 	is_int(mmio_r32(&rt, VIRTIO_MMIO_DEVICE_ID), 4, "rng: device id 4");
 	vring_driver_init(&d, &ram, 16);
 	mmio_negotiate(&rt, F_V1 | F_EIDX);

@@ -1,4 +1,5 @@
 #include "vring_driver.h"
+#include "vm/event_loop.h"
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -192,4 +193,19 @@ void mmio_setup_queue(struct virtio_mmio *t, unsigned q, const struct vring_driv
 	mmio_w32(t, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)d->used_gpa);
 	mmio_w32(t, VIRTIO_MMIO_QUEUE_USED_HIGH, d->used_gpa >> 32);
 	mmio_w32(t, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+void drv_bail(const char *what)
+{
+	printf("Bail out! %s\n", what);
+	exit(2);
+}
+
+void *drv_run_event_loop(void *loop)
+{
+	krun_error_t err = NULL;
+
+	event_loop_run(loop, &err);
+	krun_error_release(&err);
+	return NULL;
 }

@@ -61,6 +61,11 @@ bool vring_driver_used(struct vring_driver *d, uint32_t *id, uint32_t *len);
 uint16_t *vring_driver_used_event(struct vring_driver *d);
 uint16_t *vring_driver_avail_event(struct vring_driver *d);
 
+/* Ends the TAP run: a harness failure, not a failed check. */
+__attribute__((noreturn)) void drv_bail(const char *what);
+/* pthread start routine serving the device's event loop until it stops. */
+void *drv_run_event_loop(void *loop);
+
 /* Register access through the transport's MMIO handlers. */
 uint32_t mmio_r32(struct virtio_mmio *t, uint64_t off);
 void mmio_w32(struct virtio_mmio *t, uint64_t off, uint32_t v);

@@ -46,20 +46,6 @@ struct pkt {
 	uint8_t data[RX_PAYLOAD];
 };
 
-static void bail(const char *what)
-{
-	printf("Bail out! %s\n", what);
-	exit(2);
-}
-
-static void *run_loop(void *loop)
-{
-	krun_error_t err = NULL;
-
-	event_loop_run(loop, &err);
-	return NULL;
-}
-
 static void kick(struct guest *g, unsigned q)
 {
 	mmio_w32(&g->t, VIRTIO_MMIO_QUEUE_NOTIFY, q);
@@ -84,25 +70,25 @@ static void guest_boot(struct guest *g, bool seqpacket, unsigned rx_buffers)
 
 	memset(g, 0, sizeof(*g));
 	if (virtio_vsock_unix_backend_new(dir, &b, &err) < 0)
-		bail(err->msg);
+		drv_bail(err->msg);
 	cfg.backend = b;
 	if (virtio_vsock_new(&cfg, &g->dev, &err) < 0 ||
 	    virtio_mmio_init(&g->t, g->dev, &ram.mem, &err) < 0 ||
 	    event_loop_new(&g->dev->loop, &err) < 0)
-		bail(err->msg);
-	pthread_create(&g->loop_thread, NULL, run_loop, g->dev->loop);
+		drv_bail(err->msg);
+	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	if (seqpacket)
 		f |= 1ULL << VIRTIO_VSOCK_F_SEQPACKET;
 	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		bail("features refused");
+		drv_bail("features refused");
 	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
 		vring_driver_init(&g->q[q], &ram, QSIZE);
 		mmio_setup_queue(&g->t, q, &g->q[q]);
 	}
 	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
 	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		bail("DRIVER_OK refused");
+		drv_bail("DRIVER_OK refused");
 	add_rx(g, rx_buffers);
 }
 
@@ -224,7 +210,7 @@ static int listen_on(uint32_t port, int type, int backlog)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock-%u.sock", dir, port);
 	unlink(sa.sun_path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0)
-		bail("listen");
+		drv_bail("listen");
 	return fd;
 }
 
@@ -768,7 +754,7 @@ int main(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (!mkdtemp(dir))
-		bail("mkdtemp");
+		drv_bail("mkdtemp");
 	fake_ram_init(&ram, 1ULL << 32);
 	test_config();
 	test_stream();

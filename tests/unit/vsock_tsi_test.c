@@ -64,20 +64,6 @@ struct guest {
 	uint32_t next_port;
 };
 
-static void bail(const char *what)
-{
-	printf("Bail out! %s\n", what);
-	exit(2);
-}
-
-static void *run_loop(void *loop)
-{
-	krun_error_t err = NULL;
-
-	event_loop_run(loop, &err);
-	return NULL;
-}
-
 static void kick(struct guest *g, unsigned q)
 {
 	mmio_w32(&g->t, VIRTIO_MMIO_QUEUE_NOTIFY, q);
@@ -93,22 +79,22 @@ static void guest_boot(struct guest *g, bool privileged)
 	g->next_port = 5000;
 	if (vsock_tsi_backend_new(&tc, &cfg.backend, &err) < 0 ||
 	    virtio_vsock_new(&cfg, &g->dev, &err) < 0)
-		bail(err->msg);
+		drv_bail(err->msg);
 	virtio_vsock_set_max_connections(g->dev, TSI_MAX_CONNECTIONS);
 	if (virtio_mmio_init(&g->t, g->dev, &ram.mem, &err) < 0 ||
 	    event_loop_new(&g->dev->loop, &err) < 0)
-		bail(err->msg);
-	pthread_create(&g->loop_thread, NULL, run_loop, g->dev->loop);
+		drv_bail(err->msg);
+	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_VSOCK_F_SEQPACKET);
 	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		bail("features refused");
+		drv_bail("features refused");
 	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
 		vring_driver_init(&g->q[q], &ram, QSIZE);
 		mmio_setup_queue(&g->t, q, &g->q[q]);
 	}
 	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
 	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		bail("DRIVER_OK refused");
+		drv_bail("DRIVER_OK refused");
 	g->txh = fake_ram_alloc(&ram, HDR, 8);
 	g->txd = fake_ram_alloc(&ram, RX_PAYLOAD, 8);
 	for (unsigned i = 0; i < RX_BUFS; i++) {
@@ -159,7 +145,7 @@ static struct gconn *new_conn(struct guest *g, uint32_t gport, uint32_t hport, u
 		c->type = type;
 		return c;
 	}
-	bail("fake guest: connection table full");
+	drv_bail("fake guest: connection table full");
 	return NULL;
 }
 
@@ -195,7 +181,7 @@ static void send_raw(struct guest *g, struct gconn *c, uint16_t op, uint32_t fla
 			return;
 		usleep(10);
 	}
-	bail("the device does not consume the tx queue");
+	drv_bail("the device does not consume the tx queue");
 }
 
 static void append(struct gconn *c, const uint8_t *p, uint32_t n, bool eom)
@@ -556,7 +542,7 @@ static int host_listen(int family, const char *ip, int type, struct sockaddr_sto
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)a.sa, a.len) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 64) < 0))
-		bail("host socket");
+		drv_bail("host socket");
 	*len = sizeof(*ss);
 	getsockname(fd, (struct sockaddr *)ss, len);
 	return fd;
@@ -1063,7 +1049,7 @@ static int unix_listener(const char *path)
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 8) < 0)
-		bail("unix listener");
+		drv_bail("unix listener");
 	return fd;
 }
 
@@ -1084,7 +1070,7 @@ static void test_unix(struct guest *g)
 	char target[256];
 	snprintf(target, sizeof(target), "%s/secret.sock", outside);
 	if (symlink(target, path) < 0)
-		bail("symlink");
+		drv_bail("symlink");
 
 	is_int(topen(g, &s, AF_UNIX, SOCK_STREAM, 0), 0, "OPEN of an AF_UNIX stream socket");
 	is_int(tconnect(g, &s, unix_addr("/run/app.sock"), &r), 0,
@@ -1242,7 +1228,7 @@ int main(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (!mkdtemp(root) || !mkdtemp(outside))
-		bail("mkdtemp");
+		drv_bail("mkdtemp");
 	fake_ram_init(&ram, 1ULL << 32);
 	guest_boot(g, false);
 	test_connect(g, AF_INET, "127.0.0.1", 8 << 20, 8 << 20);

@@ -129,23 +129,13 @@ bool conn_update(struct conn *c)
 	bool want_in = c->state == CONN_CONNECTED && !c->host_eof && !c->guest_no_recv &&
 		       !c->rprev && conn_peer_credit(c) > 0;
 	uint32_t ev = (want_in ? EPOLLIN : 0) | (c->txq ? EPOLLOUT : 0);
-	int ret = 0;
 
-	if (ev == c->watched)
-		return true;
-	if (!ev)
-		event_loop_remove(c->vs->dev.loop, c->fd);
-	else if (!c->watched)
-		ret = event_loop_add(c->vs->dev.loop, c->fd, ev, on_host_event, c, &err);
-	else
-		ret = event_loop_modify(c->vs->dev.loop, c->fd, ev, &err);
-	if (ret < 0) {
+	if (event_loop_watch(c->vs->dev.loop, c->fd, &c->watched, ev, on_host_event, c, &err) < 0) {
 		/* Unwatched, the connection would stall for good. */
 		krun_error_release(&err);
 		conn_release(c, true);
 		return false;
 	}
-	c->watched = ev;
 	return true;
 }
 

@@ -33,21 +33,13 @@ struct event_loop *tsi_loop(struct tsi_sock *s)
 static bool watch(struct tsi_sock *s, struct tsi_watch *w, uint32_t want, event_handler_fn fn)
 {
 	krun_error_t err = NULL;
-	int ret = 0;
 
-	if (w->fd < 0 || want == w->ev)
+	if (w->fd < 0)
 		return true;
-	if (!want)
-		event_loop_remove(tsi_loop(s), w->fd);
-	else if (!w->ev)
-		ret = event_loop_add(tsi_loop(s), w->fd, want, fn, s, &err);
-	else
-		ret = event_loop_modify(tsi_loop(s), w->fd, want, &err);
-	if (ret < 0) {
+	if (event_loop_watch(tsi_loop(s), w->fd, &w->ev, want, fn, s, &err) < 0) {
 		krun_error_release(&err);
 		return false;
 	}
-	w->ev = want;
 	return true;
 }
 
