@@ -10,6 +10,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_vsock.h>
@@ -22,12 +23,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "devices/vsock/internal.h"
 #include "devices/vsock/tsi.h"
+#include "devices/vsock/tsi_internal.h"
 #include "tap.h"
 #include "vring_driver.h"
 
@@ -1015,6 +1019,59 @@ static void test_malformed(struct guest *g)
 	forget(c);
 }
 
+/* As in a user namespace: the root is reached only through an fd kept before the ids
+ * changed, the directory above it is closed to the new ids. Exit bits: 1 the backend
+ * failed, 2 a host path inside the root was not given back as the guest's. */
+static int root_behind_closed_dir(const char *closed)
+{
+	char path[256];
+	krun_error_t err = NULL;
+	struct vsock_backend *b;
+
+	snprintf(path, sizeof(path), "%s/root", closed);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+		return 1;
+	prctl(PR_SET_DUMPABLE, 1);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	struct vsock_tsi_config tc = { .root_path = path };
+	if (vsock_tsi_backend_new(&tc, &b, &err) < 0) {
+		printf("# %s\n", err->msg);
+		return 1;
+	}
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/root/run/app.sock", closed);
+	struct tsi_addr a, want = unix_addr("/run/app.sock");
+	tsi_addr_from_host((struct tsi *)b, (struct sockaddr *)&sun, sizeof(sun), &a);
+	return a.len == want.len && !memcmp(a.sa, want.sa, a.len) ? 0 : 2;
+}
+
+static void test_root_behind_closed_dir(void)
+{
+	char closed[] = "/tmp/tsi-closed-XXXXXX", path[256];
+	int status = -1;
+
+	if (geteuid() != 0) {
+		printf("# not root: the root behind a closed directory is not checked\n");
+		return;
+	}
+	if (!mkdtemp(closed))
+		drv_bail("mkdtemp");
+	snprintf(path, sizeof(path), "%s/root", closed);
+	mkdir(path, 0755);
+	chmod(closed, 0700);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(root_behind_closed_dir(closed));
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 1),
+	   "a root reached only through a kept fd (parent closed to our ids) opens");
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "and host paths inside it are given back as the guest's");
+	rmdir(path);
+	rmdir(closed);
+}
+
 static void test_privileged(void)
 {
 	struct guest g;
@@ -1248,6 +1305,7 @@ int main(void)
 	guest_destroy(g);
 	free(g);
 	test_privileged();
+	test_root_behind_closed_dir();
 	fake_ram_free(&ram);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", root, outside);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -323,6 +324,27 @@ static const struct vsock_backend_ops tsi_ops = {
 	.destroy = tsi_destroy,
 };
 
+/* The root's name comes from its open fd: inside a user namespace the directories above it
+ * may be closed to us (realpath would fail), while the fd the caller kept still reaches it. */
+static int open_root(struct tsi *t, const char *path, krun_error_t *err)
+{
+	char link[64], name[PATH_MAX];
+	ssize_t n;
+
+	t->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->root_fd < 0)
+		return krun_make_error(err, errno, "TSI: open the root `%s`", path);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", t->root_fd);
+	n = readlink(link, name, sizeof(name) - 1);
+	if (n <= 0 || name[0] != '/')
+		return krun_make_error(err, n < 0 ? errno : ENOENT,
+				       "TSI: the name of the root `%s`", path);
+	name[n] = '\0';
+	t->root_path = xstrdup(name);
+	t->root_len = n == 1 ? 0 : (size_t)n; /* a root of "/" keeps every path as it is */
+	return 0;
+}
+
 int vsock_tsi_backend_new(const struct vsock_tsi_config *cfg, struct vsock_backend **out,
 			  krun_error_t *err)
 {
@@ -333,15 +355,11 @@ int vsock_tsi_backend_new(const struct vsock_tsi_config *cfg, struct vsock_backe
 	t->privileged_ports = cfg->allow_privileged_ports;
 	t->next_host_port = TSI_HOST_PORT_BASE;
 	if (cfg->root_path) {
-		t->root_path = realpath(cfg->root_path, NULL);
-		t->root_fd = open(cfg->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (!t->root_path || t->root_fd < 0) {
-			int ret =
-			    krun_make_error(err, errno, "TSI: open the root `%s`", cfg->root_path);
+		int ret = open_root(t, cfg->root_path, err);
+		if (ret < 0) {
 			tsi_destroy(&t->b);
 			return ret;
 		}
-		t->root_len = strlen(t->root_path);
 	}
 	t->buf = xmalloc(TSI_DGRAM_BUF);
 	*out = &t->b;
