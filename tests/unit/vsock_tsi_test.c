@@ -412,6 +412,26 @@ static int topen(struct guest *g, struct tsock *s, int family, int type, uint32_
 	return r.h.result;
 }
 
+/* A control connection for an accepted connection; returns ADOPT's result. */
+static int tadopt(struct guest *g, struct tsock *s, int family, uint32_t host_port,
+		  uint32_t guest_port)
+{
+	struct tsi_adopt_req q = { .h.op = TSI_OP_ADOPT,
+				   .family = family,
+				   .type = SOCK_STREAM,
+				   .host_port = host_port,
+				   .guest_port = guest_port };
+	struct tsi_addr_rep r;
+
+	memset(s, 0, sizeof(*s));
+	s->ctl = gconnect(g, 0, TSI_PORT_CONTROL, VSOCK_SEQPACKET);
+	if (!s->ctl->connected)
+		return -ECONNRESET;
+	if (rpc(g, s, &q, sizeof(q), &r, sizeof(r)) != sizeof(r))
+		return -EPROTO;
+	return r.h.result;
+}
+
 static void tclose(struct guest *g, struct tsock *s)
 {
 	if (s->data)
@@ -739,6 +759,59 @@ static bool has_event(struct gconn *c)
 	return c->nends > 0;
 }
 
+/* Our fd for the host end whose peer is the socket c (the device's, or a duplicate). */
+static int host_end_of(int c)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t me_len = sizeof(me), len;
+
+	getsockname(c, (struct sockaddr *)&me, &me_len);
+	for (int fd = 3; fd < 4096; fd++) {
+		len = sizeof(peer);
+		if (fd != c && getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
+		    len == me_len && !memcmp(&peer, &me, len))
+			return fd;
+	}
+	return -1;
+}
+
+/* ADOPT gives an accepted connection (ACCEPTED event ev, guest end ac) a control
+ * connection of its own; c is the host client. */
+static void check_adopt(struct guest *g, const struct tsi_accepted_ev *ev, struct gconn *ac, int c)
+{
+	struct tsock s;
+	struct tsi_addr peer;
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	is_int(tadopt(g, &s, AF_INET, 1025, ac->gport), -EINVAL,
+	       "ADOPT of a port the VMM does not give accepted connections: -EINVAL");
+	tclose(g, &s);
+	is_int(tadopt(g, &s, AF_INET, ev->host_port, ac->gport + 1), -ENOENT,
+	       "ADOPT of a connection that does not exist: -ENOENT");
+	tclose(g, &s);
+	is_int(tadopt(g, &s, AF_INET6, ev->host_port, ac->gport), -EINVAL,
+	       "ADOPT claiming another family: -EINVAL");
+	tclose(g, &s);
+	is_int(tadopt(g, &s, AF_INET, ev->host_port, ac->gport), 0,
+	       "ADOPT of the accepted connection");
+	is_int(tsetsockopt(g, &s, IPPROTO_TCP, TCP_NODELAY, 1, sizeof(int)), 0,
+	       "SETSOCKOPT TCP_NODELAY through it");
+	int fd = host_end_of(c);
+	ok(fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on,
+	   "the accepted host socket has TCP_NODELAY");
+	struct sockaddr_storage cl;
+	len = sizeof(cl);
+	getsockname(c, (struct sockaddr *)&cl, &len);
+	ok(tgetname(g, &s, 1, &peer) == 0 && same_addr(&peer, &cl, len),
+	   "GETNAME peer through it: the host client");
+	struct tsi_open_req q = { .h.op = TSI_OP_OPEN, .family = AF_INET, .type = SOCK_STREAM };
+	struct tsi_addr_rep r;
+	ok(rpc(g, &s, &q, sizeof(q), &r, sizeof(r)) == sizeof(r) && r.h.result == -EINVAL,
+	   "OPEN after ADOPT: -EINVAL");
+	gclose(g, s.ctl);
+}
+
 static void test_listen(struct guest *g)
 {
 	struct tsock s;
@@ -775,6 +848,7 @@ static void test_listen(struct guest *g)
 	ok(ac && ac->connected, "a vsock connection from that host port to listen_port 8080");
 	if (!ac)
 		return;
+	check_adopt(g, &ev, ac, c);
 	ok(write(c, "ping", 4) == 4 && wait_for(g, ac, has_4_bytes) && ac->len == 4 &&
 	       !memcmp(ac->data, "ping", 4),
 	   "host client data reaches the guest");
@@ -804,6 +878,54 @@ static void test_listen(struct guest *g)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ok(connect(fd, (struct sockaddr *)a.sa, a.len) < 0, "nobody listens there any more");
 	close(fd);
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* With every fd taken, a host client waiting on a guest listener is turned away (the
+ * listener must not keep the event loop spinning), and once fds are free again the next
+ * client is handed over. */
+static void test_accept_out_of_fds(struct guest *g)
+{
+	struct tsock s;
+	struct tsi_addr local;
+	int fill[1024], n = 0;
+	struct rlimit saved, low = { .rlim_cur = 1024 };
+	char c0;
+
+	topen(g, &s, AF_INET, SOCK_STREAM, 0);
+	is_int(tlisten(g, &s, inet4("127.0.0.1", 0), 8090, &local), 0, "LISTEN for the fd test");
+	struct tsi_addr a = inet4("127.0.0.1", port_of(&local));
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	getrlimit(RLIMIT_NOFILE, &saved);
+	low.rlim_max = saved.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &low);
+	while (n < 1024 && (fill[n] = dup(0)) >= 0)
+		n++;
+	ok(n < 1024 && errno == EMFILE, "every fd of the process is taken");
+	double cpu = cpu_seconds();
+	ok(connect(c, (struct sockaddr *)a.sa, a.len) == 0, "a host client connects (backlog)");
+	struct pollfd p = { .fd = c, .events = POLLIN };
+	ok(poll(&p, 1, 3000) == 1 && read(c, &c0, 1) <= 0,
+	   "out of fds, the VMM turns the client away (EOF or reset)");
+	usleep(300000);
+	ok(cpu_seconds() - cpu < 0.25, "and does not spin on the listener meanwhile");
+	while (n > 0)
+		close(fill[--n]);
+	setrlimit(RLIMIT_NOFILE, &saved);
+	close(c);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ok(connect(c, (struct sockaddr *)a.sa, a.len) == 0 && wait_for(g, s.ctl, has_event),
+	   "fds free again: the next client is accepted (ACCEPTED)");
+	close(c);
+	tclose(g, &s);
 }
 
 static bool has_two_records(struct gconn *c)
@@ -1292,6 +1414,7 @@ int main(void)
 	test_connect(g, AF_INET6, "::1", 1 << 20, 3 << 20);
 	test_refused(g);
 	test_listen(g);
+	test_accept_out_of_fds(g);
 	test_udp(g, AF_INET, "127.0.0.1");
 	test_udp(g, AF_INET6, "::1");
 	test_sockopts(g);

@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_ids.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -184,4 +185,20 @@ int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, ui
 	vsock_rx_service(vs);
 	pthread_mutex_unlock(&vs->lock);
 	return 0;
+}
+
+int virtio_vsock_dup_host_fd(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port)
+{
+	struct vsock *vs = to_vsock(dev);
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&vs->lock);
+	struct conn *c = conn_find(vs, guest_port, host_port);
+	if (c && c->state == CONN_CONNECTED) {
+		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return fd;
 }

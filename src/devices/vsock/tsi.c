@@ -314,6 +314,8 @@ static void tsi_destroy(struct vsock_backend *b)
 		tsi_release(t->socks);
 	if (t->root_fd >= 0)
 		close(t->root_fd);
+	if (t->spare_fd >= 0)
+		close(t->spare_fd);
 	free(t->root_path);
 	free(t->buf);
 	free(t);
@@ -352,6 +354,7 @@ int vsock_tsi_backend_new(const struct vsock_tsi_config *cfg, struct vsock_backe
 
 	t->b.ops = &tsi_ops;
 	t->root_fd = -1;
+	t->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	t->privileged_ports = cfg->allow_privileged_ports;
 	t->next_host_port = TSI_HOST_PORT_BASE;
 	if (cfg->root_path) {

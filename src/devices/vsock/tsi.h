@@ -24,6 +24,7 @@ enum tsi_op {
 	TSI_OP_GETNAME = 4,
 	TSI_OP_SETSOCKOPT = 5,
 	TSI_OP_BIND = 6,
+	TSI_OP_ADOPT = 7,
 	TSI_EV_ACCEPTED = 64,
 };
 
@@ -93,7 +94,15 @@ struct tsi_bind_req {
 	uint32_t flags;
 } __attribute__((packed));
 
-/* OPEN, LISTEN, GETNAME, BIND */
+/* An accepted connection (host_port from its ACCEPTED event, guest_port the guest end)
+ * takes this control connection, for its socket options and names. */
+struct tsi_adopt_req {
+	struct tsi_req h;
+	uint16_t family, type;
+	uint32_t host_port, guest_port;
+} __attribute__((packed));
+
+/* OPEN, LISTEN, GETNAME, BIND, ADOPT */
 struct tsi_addr_rep {
 	struct tsi_rep h;
 	struct tsi_addr addr;

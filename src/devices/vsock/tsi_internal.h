@@ -65,7 +65,8 @@ struct tsi_sock {
 
 struct tsi {
 	struct vsock_backend b;
-	int root_fd; /* -1: no AF_UNIX */
+	int root_fd;  /* -1: no AF_UNIX */
+	int spare_fd; /* kept for when accept runs out of fds (tsi_accept) */
 	char *root_path;
 	size_t root_len;
 	bool privileged_ports;

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/un.h>
@@ -22,6 +23,7 @@ union tsi_any_req {
 	struct tsi_getname_req getname;
 	struct tsi_setsockopt_req sockopt;
 	struct tsi_bind_req bind;
+	struct tsi_adopt_req adopt;
 	uint8_t raw[TSI_REQ_MAX];
 };
 
@@ -236,6 +238,35 @@ static void op_bind(struct tsi_sock *s, const union tsi_any_req *u)
 	reply_addr(s, &q->h, ret, true);
 }
 
+/* The fd is a duplicate of the accepted connection's, which the device keeps bridging: only
+ * options and names go through this one. The guest must name a connection the VMM opened
+ * for an accepted one, of the family and type it claims. */
+static void op_adopt(struct tsi_sock *s, const union tsi_any_req *u)
+{
+	const struct tsi_adopt_req *q = &u->adopt;
+	int fd = -EINVAL, domain = 0, type = 0;
+	socklen_t len = sizeof(int);
+
+	if (s->state == TS_NEW && q->host_port >= TSI_HOST_PORT_BASE)
+		fd = virtio_vsock_dup_host_fd(s->t->b.dev, q->host_port, q->guest_port);
+	if (fd >= 0 && (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+			domain != q->family || type != q->type)) {
+		close(fd);
+		fd = -EINVAL;
+	}
+	if (fd < 0) {
+		reply_addr(s, &q->h, fd, false);
+		return;
+	}
+	s->host.fd = fd;
+	s->family = domain;
+	s->type = type;
+	s->state = TS_CONNECTED;
+	s->bound = s->data_given = true;
+	reply_addr(s, &q->h, 0, true);
+}
+
 struct op_desc {
 	size_t len; /* the shortest valid record */
 	void (*fn)(struct tsi_sock *s, const union tsi_any_req *u);
@@ -248,6 +279,7 @@ static const struct op_desc op_table[] = {
 	[TSI_OP_GETNAME] = { sizeof(struct tsi_getname_req), op_getname },
 	[TSI_OP_SETSOCKOPT] = { sizeof(struct tsi_setsockopt_req), op_setsockopt },
 	[TSI_OP_BIND] = { sizeof(struct tsi_bind_req), op_bind },
+	[TSI_OP_ADOPT] = { sizeof(struct tsi_adopt_req), op_adopt },
 };
 
 void tsi_handle_request(struct tsi_sock *s, const uint8_t *rec, size_t len)
@@ -264,7 +296,8 @@ void tsi_handle_request(struct tsi_sock *s, const uint8_t *rec, size_t len)
 	const struct op_desc *d = u.h.op < ARRAY_SIZE(op_table) ? &op_table[u.h.op] : NULL;
 	if (!d || !d->fn)
 		tsi_reply(s, &u.h, -EOPNOTSUPP);
-	else if (u.h.id == 0 || len < d->len || (s->state == TS_NEW && u.h.op != TSI_OP_OPEN))
+	else if (u.h.id == 0 || len < d->len ||
+		 (s->state == TS_NEW && u.h.op != TSI_OP_OPEN && u.h.op != TSI_OP_ADOPT))
 		tsi_reply(s, &u.h, -EINVAL);
 	else
 		d->fn(s, &u);
@@ -304,6 +337,21 @@ static void hand_over(struct tsi_sock *s, int fd, const struct sockaddr_storage 
 		tsi_send(s, &ev, sizeof(ev));
 }
 
+/* Out of fds, the listener would stay readable and the loop spin on it: the spare fd makes
+ * room to take the oldest client off the queue and close it (it sees a reset, as with a
+ * full backlog), then comes back. */
+static void refuse_one(struct tsi_sock *s)
+{
+	struct tsi *t = s->t;
+
+	if (t->spare_fd >= 0)
+		close(t->spare_fd);
+	int fd = accept4(s->host.fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	t->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 void tsi_accept(struct tsi_sock *s)
 {
 	for (unsigned i = 0; i < 16 && s->nout < TSI_OUTQ_MAX; i++) {
@@ -313,6 +361,8 @@ void tsi_accept(struct tsi_sock *s)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+			refuse_one(s);
 		if (fd < 0)
 			return;
 		hand_over(s, fd, &peer, len);

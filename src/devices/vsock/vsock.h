@@ -57,6 +57,10 @@ void virtio_vsock_set_max_connections(struct virtio_device *dev, unsigned max);
 int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port,
 			       enum vsock_type type, int fd);
 
+/* A duplicate of the host fd bridged to the connection between host_port and guest_port,
+ * or -ENOENT when no such connection is established. Event loop thread only. */
+int virtio_vsock_dup_host_fd(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port);
+
 /* Host port P is <dir>/vsock-P.sock, a unix socket of the guest's type. dir must be short
  * enough for any port to fit in sun_path. */
 int virtio_vsock_unix_backend_new(const char *dir, struct vsock_backend **out, krun_error_t *err);
