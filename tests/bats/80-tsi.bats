@@ -208,6 +208,36 @@ tsi_bundle() {
 	stop_krun
 }
 
+@test "TSI: options set on a connection the guest accepted reach the host socket" {
+	tsi_bundle -- krun-testprog keepalive-server 0.0.0.0 18098 77
+	start_krun
+	wait_for eval 'ss -Htln "( sport = :18098 )" | grep -q .'
+	mkfifo "$BATS_TEST_TMPDIR/hold"
+	busybox nc 127.0.0.1 18098 < "$BATS_TEST_TMPDIR/hold" > /dev/null 2>&1 3>&- &
+	HOST_PIDS+=($!)
+	exec 5> "$BATS_TEST_TMPDIR/hold"
+	wait_for output_has "keepidle 77"
+	# The VMM's end of the connection (source port 18098) runs the keepalive timer.
+	wait_for eval 'ss -Htno state established "( sport = :18098 )" | grep -q "timer:(keepalive"'
+	exec 5>&-
+	stop_krun
+}
+
+@test "TSI: a UDP port the host refuses fails bind() in the guest, as it would on the host" {
+	host holder udp-bind 127.0.0.1 18099 120
+	tsi_bundle --jq '.process.capabilities = { bounding: ["CAP_CHOWN"] }' -- sh -c '
+		krun-testprog udp-bind 0.0.0.0 18099 0; echo "in use: $?"
+		krun-testprog udp-bind 0.0.0.0 53 0; echo "privileged: $?"
+		krun-testprog udp-bind 127.0.0.1 18100 0; echo "free: $?"'
+	run --separate-stderr krun_run
+	assert_success
+	assert_line "in use: 1"
+	assert_line "privileged: 1"
+	assert_line "free: 0"
+	[[ $stderr == *"bind 18099: Address already in use"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"bind 53: Permission denied"* ]] || fail "stderr: $stderr"
+}
+
 @test "TSI: closed guest sockets leave no host socket behind" {
 	host srv tcp-echo-server 127.0.0.1 18093
 	tsi_bundle -- sh -c 'krun-testprog names 127.0.0.1 18093 && krun-testprog listen-close 0.0.0.0 18094 3'

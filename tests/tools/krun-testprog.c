@@ -6,6 +6,7 @@
 #include <linux/vm_sockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -449,6 +450,43 @@ static int tcp_echo_server(char **argv)
 	}
 }
 
+/* Serves one connection with keepalive on (TCP_KEEPIDLE IDLE seconds), prints the idle
+ * time getsockopt then reports, and echoes until the client closes. */
+static int keepalive_server(char **argv)
+{
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM), on = 1, idle = atoi(argv[2]), got = 0;
+	socklen_t len = sizeof(got);
+
+	if (fd < 0)
+		return 1;
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0 || setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0 ||
+	    setsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    getsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &got, &len) < 0)
+		return fail("keepalive", argv[1]);
+	printf("keepidle %d\n", got);
+	fflush(stdout);
+	echo_conn(c);
+	return 0;
+}
+
+/* Binds a UDP socket without SO_REUSEADDR, says "ready" and keeps it SECONDS. */
+static int udp_bind(char **argv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (resolve_numeric(argv[0], argv[1], SOCK_DGRAM, &ss, &len) < 0)
+		return 1;
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return fail("bind", argv[1]);
+	printf("ready\n");
+	fflush(stdout);
+	sleep(atoi(argv[2]));
+	return 0;
+}
+
 /* Sends the same file to every connection. */
 static int tcp_file_server(char **argv)
 {
@@ -735,6 +773,8 @@ static const struct command {
 	{ "tcp-file-server", 3, tcp_file_server, "ADDR PORT FILE" },
 	{ "listen-close", 3, listen_close, "ADDR PORT SECONDS" },
 	{ "udp-echo-server", 2, udp_echo_server, "ADDR PORT" },
+	{ "udp-bind", 3, udp_bind, "ADDR PORT SECONDS" },
+	{ "keepalive-server", 3, keepalive_server, "ADDR PORT IDLE" },
 	{ "udp-send", 3, udp_send, "HOST PORT TEXT" },
 	{ "udp-connect-send", 3, udp_connect_send, "HOST PORT TEXT" },
 	{ "resolve", 1, resolve, "NAME" },
