@@ -56,6 +56,16 @@ stop_krun() {
 	KRUN_PID=
 }
 
+# hold_connection PORT: once the VMM listens on PORT for the guest, a host client connects
+# and stays silent until the test closes fd 5.
+hold_connection() {
+	wait_for eval "ss -Htln '( sport = :$1 )' | grep -q ."
+	mkfifo "$BATS_TEST_TMPDIR/hold"
+	busybox nc 127.0.0.1 "$1" < "$BATS_TEST_TMPDIR/hold" > /dev/null 2>&1 3>&- &
+	HOST_PIDS+=($!)
+	exec 5> "$BATS_TEST_TMPDIR/hold"
+}
+
 # A bundle whose /etc/resolv.conf is the ordinary one for a resolver on loopback.
 tsi_bundle() {
 	make_bundle "$@"
@@ -161,7 +171,7 @@ tsi_bundle() {
 	assert_line "2001:db8::42"
 }
 
-@test "TSI: UDP from the guest to a host server, replies from the right source" {
+@test "TSI: UDP from the guest to a host server, replies from the right source (and MSG_PEEK)" {
 	host srv4 udp-echo-server 127.0.0.1 18090
 	host srv6 udp-echo-server ::1 18091
 	tsi_bundle -- sh -c 'krun-testprog udp-send 127.0.0.1 18090 hello4; krun-testprog udp-send ::1 18091 hello6; krun-testprog udp-connect-send 127.0.0.1 18090 connected'
@@ -192,12 +202,8 @@ tsi_bundle() {
 		until grep -q accepted /tmp/first; do sleep 0.1; done
 		killall krun-testprog; sleep 1; exec krun-testprog tcp-echo-server 0.0.0.0 18096'
 	start_krun
-	wait_for eval 'ss -Htln "( sport = :18096 )" | grep -q .'
 	# A client that keeps its connection open and silent (nothing left unread).
-	mkfifo "$BATS_TEST_TMPDIR/hold"
-	busybox nc 127.0.0.1 18096 < "$BATS_TEST_TMPDIR/hold" > /dev/null 2>&1 3>&- &
-	HOST_PIDS+=($!)
-	exec 5> "$BATS_TEST_TMPDIR/hold"
+	hold_connection 18096
 	wait_for output_has listening
 	exec 5>&-
 	ss -Htan state time-wait '( sport = :18096 )' | grep -q . ||
@@ -211,11 +217,7 @@ tsi_bundle() {
 @test "TSI: options set on a connection the guest accepted reach the host socket" {
 	tsi_bundle -- krun-testprog keepalive-server 0.0.0.0 18098 77
 	start_krun
-	wait_for eval 'ss -Htln "( sport = :18098 )" | grep -q .'
-	mkfifo "$BATS_TEST_TMPDIR/hold"
-	busybox nc 127.0.0.1 18098 < "$BATS_TEST_TMPDIR/hold" > /dev/null 2>&1 3>&- &
-	HOST_PIDS+=($!)
-	exec 5> "$BATS_TEST_TMPDIR/hold"
+	hold_connection 18098
 	wait_for output_has "keepidle 77"
 	# The VMM's end of the connection (source port 18098) runs the keepalive timer.
 	wait_for eval 'ss -Htno state established "( sport = :18098 )" | grep -q "timer:(keepalive"'

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -544,7 +545,8 @@ static int udp_echo_server(char **argv)
 	}
 }
 
-/* Unconnected sendto, then waits up to 10 s for the reply; prints it and its source. */
+/* Unconnected sendto, then waits up to 10 s for the reply; prints it and its source after
+ * checking MSG_PEEK and FIONREAD against it. */
 static int udp_send(char **argv)
 {
 	struct sockaddr_storage ss, from;
@@ -564,9 +566,20 @@ static int udp_send(char **argv)
 		errno = ready == 0 ? ETIMEDOUT : errno;
 		return fail("wait for the reply", argv[0]);
 	}
+	/* What FIONREAD and MSG_PEEK say must be what the read then takes. */
+	int pending = -1;
+	char peek[4];
+	ssize_t np = recv(fd, peek, sizeof(peek), MSG_PEEK);
+	if (np < 0 || ioctl(fd, FIONREAD, &pending) < 0)
+		return fail("peek", argv[0]);
 	n = recvfrom(fd, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &fl);
 	if (n < 0)
 		return fail("recvfrom", argv[0]);
+	if (pending != n || np != (n < 4 ? n : 4) || memcmp(peek, buf, np)) {
+		fprintf(stderr, "krun-testprog: peeked %zd bytes, FIONREAD %d, read %zd\n", np,
+			pending, n);
+		return 1;
+	}
 	buf[n] = 0;
 	printf("%s from %s\n", buf, addr_str((struct sockaddr *)&from));
 	return 0;

@@ -26,8 +26,10 @@
 #define VSOCK_MAX_PAYLOAD (64 * 1024) /* the largest packet Linux sends */
 /* What we let the guest have in flight per connection before the host consumed it; the
  * guest is trusted to respect it only as far as that a packet beyond it resets the
- * connection. */
-#define VSOCK_BUF_ALLOC (256 * 1024)
+ * connection. 1 MiB rather than vsock's usual 256 KiB: bench/net measured about 1.6 times
+ * the guest-to-host throughput with it. What it costs is memory only while a host socket
+ * is slower than the guest, and that memory counts in the container's cgroup. */
+#define VSOCK_BUF_ALLOC (1024 * 1024)
 /* RSTs owed for packets that matched no connection; beyond this they are dropped, so a
  * guest flooding bogus packets cannot grow our memory. */
 #define VSOCK_MAX_STRAY_RST 256
