@@ -193,7 +193,7 @@ int virtio_vsock_dup_host_fd(struct virtio_device *dev, uint32_t host_port, uint
 	int fd = -ENOENT;
 
 	pthread_mutex_lock(&vs->lock);
-	struct conn *c = conn_find(vs, guest_port, host_port);
+	struct conn *c = vsock_enter(vs) ? conn_find(vs, guest_port, host_port) : NULL;
 	if (c && c->state == CONN_CONNECTED) {
 		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)

@@ -338,8 +338,8 @@ static void hand_over(struct tsi_sock *s, int fd, const struct sockaddr_storage 
 }
 
 /* Out of fds, the listener would stay readable and the loop spin on it: the spare fd makes
- * room to take the oldest client off the queue and close it (it sees a reset, as with a
- * full backlog), then comes back. */
+ * room to take the oldest client off the queue and close it (it sees its connection end at
+ * once), then comes back. */
 static void refuse_one(struct tsi_sock *s)
 {
 	struct tsi *t = s->t;
