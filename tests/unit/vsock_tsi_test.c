@@ -1232,6 +1232,46 @@ static int unix_listener(const char *path)
 	return fd;
 }
 
+/* A host unix listener whose backlog is full: the CONNECT waits (as the guest's connect()
+ * would) instead of failing with EAGAIN, and succeeds once the listener accepts one. */
+static void test_unix_full_backlog(struct guest *g)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char path[sizeof(sun.sun_path)];
+	struct tsock s;
+	struct tsi_connect_rep r;
+	int fill[4], n;
+
+	snprintf(path, sizeof(path), "%s/run/busy.sock", root);
+	int lfd = unix_listener(path);
+	listen(lfd, 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	for (n = 0; n < 4; n++) {
+		fill[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (connect(fill[n], (struct sockaddr *)&sun, sizeof(sun)) < 0)
+			break;
+	}
+	ok(n < 4 && errno == EAGAIN, "the host listener's backlog is full");
+	topen(g, &s, AF_UNIX, SOCK_STREAM, 0);
+	struct tsi_connect_req q = { .h = { .id = 77, .op = TSI_OP_CONNECT },
+				     .dest = unix_addr("/run/busy.sock") };
+	gsend(g, s.ctl, &q, sizeof(q));
+	for (int i = 0; i < 1000 && !has_record(s.ctl); i++)
+		if (!pump(g))
+			usleep(100);
+	ok(!has_record(s.ctl), "CONNECT to it is not answered while the backlog stays full");
+	int a = accept(lfd, NULL, NULL);
+	ok(a >= 0 && wait_for(g, s.ctl, has_record) &&
+	       grecv(g, s.ctl, &r, sizeof(r)) == sizeof(r) && r.h.id == 77 && r.h.result == 0,
+	   "once the listener accepts one, CONNECT answers 0");
+	tclose(g, &s);
+	while (n >= 0)
+		close(fill[n--]);
+	close(a);
+	close(lfd);
+	unlink(path);
+}
+
 static void test_unix(struct guest *g)
 {
 	char path[256];
@@ -1420,6 +1460,7 @@ int main(void)
 	test_sockopts(g);
 	test_malformed(g);
 	test_unix(g);
+	test_unix_full_backlog(g);
 	test_parallel(g);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 16384)
 		test_cap(g);

@@ -44,7 +44,7 @@ static bool watch(struct tsi_sock *s, struct tsi_watch *w, uint32_t want, event_
 	return true;
 }
 
-static void close_watch(struct tsi_sock *s, struct tsi_watch *w)
+void tsi_close_watch(struct tsi_sock *s, struct tsi_watch *w)
 {
 	if (w->ev)
 		event_loop_remove(tsi_loop(s), w->fd);
@@ -60,7 +60,7 @@ static uint32_t host_events(const struct tsi_sock *s)
 {
 	switch (s->state) {
 	case TS_CONNECTING:
-		return EPOLLOUT;
+		return s->retry.fd < 0 ? EPOLLOUT : 0; /* an unconnected socket is writable */
 	case TS_LISTENING:
 		return s->nout < TSI_OUTQ_MAX ? EPOLLIN : 0;
 	default:
@@ -76,7 +76,8 @@ bool tsi_update(struct tsi_sock *s)
 	uint32_t dg = (s->dg_to_host ? 0 : EPOLLIN) | (s->dg_to_guest ? EPOLLOUT : 0);
 
 	return watch(s, &s->ctl, ctl, on_ctl) && watch(s, &s->host, host_events(s), tsi_on_host) &&
-	       watch(s, &s->dg, dg, tsi_dgram_on_channel);
+	       watch(s, &s->dg, dg, tsi_dgram_on_channel) &&
+	       watch(s, &s->retry, EPOLLIN, tsi_on_retry);
 }
 
 static void unhash(struct tsi_sock *s)
@@ -126,9 +127,11 @@ void tsi_release(struct tsi_sock *s)
 	*s->pprev = s->next;
 	if (s->next)
 		s->next->pprev = s->pprev;
-	close_watch(s, &s->ctl);
-	close_watch(s, &s->host);
-	close_watch(s, &s->dg);
+	tsi_close_watch(s, &s->ctl);
+	tsi_close_watch(s, &s->host);
+	tsi_close_watch(s, &s->dg);
+	tsi_close_watch(s, &s->retry);
+	free(s->retry_dest);
 	free_recs(s->outq);
 	free(s->dg_to_guest);
 	free(s->dg_to_host);
@@ -253,7 +256,7 @@ static int new_control(struct tsi *t)
 	struct tsi_sock *s = xzalloc(sizeof(*s));
 	s->t = t;
 	s->ctl.fd = sp[1];
-	s->host.fd = s->dg.fd = -1;
+	s->host.fd = s->dg.fd = s->retry.fd = -1;
 	s->outq_tail = &s->outq;
 	s->next = t->socks;
 	if (s->next)

@@ -49,6 +49,11 @@ struct tsi_sock {
 	struct tsi_sock *hnext;		/* t->by_port, while data_port is claimed */
 	bool hashed;
 	struct tsi_watch ctl, host, dg;
+	/* AF_UNIX stream CONNECT to a listener whose backlog is full: a timer to try again,
+	 * and where to. */
+	struct tsi_watch retry;
+	struct sockaddr_storage *retry_dest;
+	socklen_t retry_len;
 	int family, type;
 	uint32_t data_port, flags;
 	enum tsi_state state;
@@ -86,6 +91,8 @@ struct event_loop *tsi_loop(struct tsi_sock *s);
  * releases the socket. */
 bool tsi_update(struct tsi_sock *s);
 void tsi_release(struct tsi_sock *s);
+/* Stops watching w's fd and closes it. */
+void tsi_close_watch(struct tsi_sock *s, struct tsi_watch *w);
 /* Makes s the owner of its data_port (see tsi.c). */
 void tsi_claim_port(struct tsi_sock *s);
 /* recv gave 0 on a SEQPACKET socket: true when that was the end rather than an empty
@@ -101,6 +108,8 @@ void tsi_on_host(void *opaque, uint32_t events);
 void tsi_handle_request(struct tsi_sock *s, const uint8_t *rec, size_t len);
 void tsi_connect_done(struct tsi_sock *s);
 void tsi_accept(struct tsi_sock *s);
+/* Event loop callback of the retry timer. */
+void tsi_on_retry(void *opaque, uint32_t events);
 
 /* tsi_addr.c */
 /* Checks a guest address against the socket's family and turns it into a host sockaddr

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <stddef.h>
 #include <string.h>
@@ -116,6 +117,48 @@ static int connect_state_error(const struct tsi_sock *s)
 	}
 }
 
+/* A unix listener with a full backlog makes a non-blocking connect fail with EAGAIN where
+ * the guest's connect would wait: the host connect is tried again every few milliseconds
+ * until it is accepted into the backlog or fails otherwise. */
+#define UNIX_RETRY_NS (10 * 1000 * 1000)
+
+static int start_unix_retry(struct tsi_sock *s, const struct sockaddr_storage *dest, socklen_t len)
+{
+	struct itimerspec every = { .it_interval.tv_nsec = UNIX_RETRY_NS,
+				    .it_value.tv_nsec = UNIX_RETRY_NS };
+
+	s->retry.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->retry.fd < 0 || timerfd_settime(s->retry.fd, 0, &every, NULL) < 0) {
+		int ret = -errno;
+		tsi_close_watch(s, &s->retry);
+		return ret;
+	}
+	s->retry_dest = xmalloc(sizeof(*dest));
+	memcpy(s->retry_dest, dest, sizeof(*dest));
+	s->retry_len = len;
+	return -EINPROGRESS;
+}
+
+void tsi_on_retry(void *opaque, uint32_t events)
+{
+	struct tsi_sock *s = opaque;
+	uint64_t ticks;
+	(void)events;
+
+	if (read(s->retry.fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+		return;
+	ssize_t ret = tsi_connect_addr(s, s->retry_dest, s->retry_len, NULL, 0);
+	if (ret == -EAGAIN)
+		return;
+	tsi_close_watch(s, &s->retry);
+	free(s->retry_dest);
+	s->retry_dest = NULL;
+	s->state = ret == 0 ? TS_CONNECTED : TS_OPEN;
+	reply_connect(s, s->connect_id, (int)ret);
+	if (!tsi_update(s))
+		tsi_release(s);
+}
+
 static void op_connect(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_connect_req *q = &u->connect;
@@ -130,6 +173,8 @@ static void op_connect(struct tsi_sock *s, const union tsi_any_req *u)
 		ret = prepare_bind(s, &q->bind, q->flags);
 	if (ret == 0)
 		ret = tsi_connect_addr(s, &dest, len, NULL, 0);
+	if (ret == -EAGAIN && s->family == AF_UNIX && s->type == SOCK_STREAM)
+		ret = start_unix_retry(s, &dest, len);
 	if (ret == -EINPROGRESS && s->type == SOCK_STREAM) {
 		s->state = TS_CONNECTING;
 		s->connect_id = q->h.id;
