@@ -19,6 +19,7 @@ setup() {
 	ERR=$BATS_TEST_TMPDIR/err
 	HOST_PIDS=()
 	KRUN_PID=
+	NETNS=
 }
 
 teardown() {
@@ -27,6 +28,7 @@ teardown() {
 	for pid in "${HOST_PIDS[@]}"; do
 		kill -KILL "$pid" 2> /dev/null || true
 	done
+	[ -z "${NETNS:-}" ] || ip netns delete "$NETNS"
 	if [ "$BATS_TEST_NAME" = "${PODMAN_TEST-}" ]; then
 		podman_cleanup
 		clients_teardown_file
@@ -97,6 +99,19 @@ tsi_bundle() {
 	run --separate-stderr krun_run
 	assert_status 0
 	assert_output "$BIG_SUM  -"
+}
+
+@test "TSI: small pieces left unread hold little guest memory" {
+	# 2000 separate 400-byte segments: in 16 KiB receive buffers they would hold over
+	# 31 MiB; copied out (kernel/patches/0002), about 2 MiB.
+	host srv tcp-trickle-server 127.0.0.1 18103 2000 400
+	tsi_bundle -- krun-testprog tcp-hold 127.0.0.1 18103 15
+	run --separate-stderr krun_run
+	assert_success
+	assert_line "read 800000 bytes"
+	local held
+	held=$(awk '$1 == "held" { print $2 }' <<< "$output")
+	[ "$held" -lt 12288 ] || fail "the unread data held $held KiB of guest memory"
 }
 
 @test "TSI: getsockname and getpeername give the real addresses; shutdown half-closes" {
@@ -250,6 +265,33 @@ tsi_bundle() {
 	# The guest closed everything: no TCP socket of the VMM is left.
 	wait_for eval '! ss -Htanp | grep -q "pid=$KRUN_PID,"'
 	wait_for eval '! ss -Htln | grep -q ":18094 "'
+	stop_krun
+}
+
+@test "TSI: the guest's sockets are the container network namespace's, not the host's" {
+	local ns=krun-tsi-$$
+	ip netns add "$ns"
+	NETNS=$ns
+	ip -n "$ns" link set lo up
+	# The same port served twice: on the host's loopback and on the namespace's.
+	host outside tcp-echo-server 127.0.0.1 18101
+	ip netns exec "$ns" "$KRUN_TESTPROG" tcp-echo-server 127.0.0.1 18101 > "$BATS_TEST_TMPDIR/inside" 2>&1 3>&- &
+	HOST_PIDS+=($!)
+	wait_for grep -q listening "$BATS_TEST_TMPDIR/inside"
+	tsi_bundle --jq '.linux.namespaces += [{type: "network", path: "/run/netns/'"$ns"'"}]' \
+		-- sh -c 'krun-testprog tcp-talk 127.0.0.1 18101 hello; krun-testprog listen-close 0.0.0.0 18102 30'
+	start_krun
+	wait_for output_has listening
+	assert_equal "$(head -n1 "$OUT")" hello
+	grep -q "accepted" "$BATS_TEST_TMPDIR/inside" || fail "the namespace's server saw no client"
+	if grep -q "accepted" "$BATS_TEST_TMPDIR/outside"; then
+		fail "the host's server was reached from the container"
+	fi
+	# The guest's listener is the namespace's, and the host has none on its port.
+	ip netns exec "$ns" ss -Htln | grep -q ':18102 ' || fail "no listener in the namespace"
+	if ss -Htln | grep -q ':18102 '; then
+		fail "the guest's listener is on the host"
+	fi
 	stop_krun
 }
 

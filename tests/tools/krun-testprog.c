@@ -296,6 +296,40 @@ static int tcp_get(char **argv)
 	return 0;
 }
 
+/* MemAvailable of /proc/meminfo, in KiB; -1 if unreadable. */
+static long mem_available_kib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	long kib = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Connects and leaves what arrives unread for SECONDS; prints how much memory the
+ * system lost meanwhile ("held N KiB"), then reads it all ("read N bytes"). */
+static int tcp_hold(char **argv)
+{
+	unsigned long long total = 0;
+	long before = mem_available_kib();
+	int fd = tcp_connect(argv[0], argv[1]);
+	int sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || sink < 0 || before < 0)
+		return 1;
+	sleep(atoi(argv[2]));
+	printf("held %ld KiB\n", before - mem_available_kib());
+	if (copy_all(fd, sink, &total) < 0)
+		return fail("read", argv[0]);
+	printf("read %llu bytes\n", total);
+	return 0;
+}
+
 /* Connects, sends the text, half-closes, prints what comes back. */
 static int tcp_talk(char **argv)
 {
@@ -504,6 +538,34 @@ static int tcp_file_server(char **argv)
 			unsigned long long total = 0;
 			int f = open(argv[2], O_RDONLY);
 			_exit(f < 0 || copy_all(f, c, &total) < 0);
+		}
+		close(c);
+	}
+}
+
+/* Sends each connection COUNT pieces of SIZE bytes, 2 ms apart, each its own segment. */
+static int tcp_trickle_server(char **argv)
+{
+	static char piece[65536];
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM), count = atoi(argv[2]);
+	size_t size = strtoul(argv[3], NULL, 10);
+
+	if (fd < 0 || size > sizeof(piece))
+		return 1;
+	memset(piece, 't', size);
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC), on = 1;
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+			for (int i = 0; i < count; i++) {
+				if (write(c, piece, size) != (ssize_t)size)
+					_exit(1);
+				usleep(2000);
+			}
+			_exit(0);
 		}
 		close(c);
 	}
@@ -779,11 +841,13 @@ static const struct command {
 	{ "vsock-echo", 1, vsock_echo, "PORT" },
 	{ "tcp-get", 2, tcp_get, "HOST PORT" },
 	{ "tcp-talk", 3, tcp_talk, "HOST PORT TEXT" },
+	{ "tcp-hold", 3, tcp_hold, "HOST PORT SECONDS" },
 	{ "names", 2, names, "HOST PORT" },
 	{ "nb-connect", 2, nb_connect, "HOST PORT" },
 	{ "parallel-connect", 3, parallel_connect, "HOST PORT N" },
 	{ "tcp-echo-server", 2, tcp_echo_server, "ADDR PORT" },
 	{ "tcp-file-server", 3, tcp_file_server, "ADDR PORT FILE" },
+	{ "tcp-trickle-server", 4, tcp_trickle_server, "ADDR PORT COUNT SIZE" },
 	{ "listen-close", 3, listen_close, "ADDR PORT SECONDS" },
 	{ "udp-echo-server", 2, udp_echo_server, "ADDR PORT" },
 	{ "udp-bind", 3, udp_bind, "ADDR PORT SECONDS" },

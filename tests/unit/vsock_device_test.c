@@ -438,13 +438,13 @@ static void test_credit_from_guest(void)
 		drained += r;
 	}
 	is_int(drained, sent, "the host reads every byte the guest sent");
-	bool updated = false;
-	while (recv_pkt(&g, &p))
-		if (p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE && p.h.fwd_cnt == sent) {
-			updated = true;
-			break;
-		}
-	ok(updated, "CREDIT_UPDATE with fwd_cnt = all bytes once the host consumed them");
+	/* Updates come while the guest's view of our buffer is over half full, so the
+	 * last one may leave up to half of it unacknowledged, never more. */
+	while (sent - fwd > VSOCK_BUF_ALLOC / 2 && recv_pkt(&g, &p))
+		if (p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+			fwd = p.h.fwd_cnt;
+	ok(sent - fwd <= VSOCK_BUF_ALLOC / 2,
+	   "CREDIT_UPDATEs give back at least half the buffer once the host consumed it");
 
 	/* Now ignore the credit: the connection is reset, the host socket closed. */
 	bool rst = false;
