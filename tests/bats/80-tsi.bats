@@ -27,6 +27,7 @@ teardown() {
 	[ -z "${KRUN_PID:-}" ] || kill -KILL "$KRUN_PID" 2> /dev/null || true
 	for pid in "${HOST_PIDS[@]}"; do
 		kill -KILL "$pid" 2> /dev/null || true
+		wait "$pid" 2> /dev/null || true # reaped here, bash does not report it killed
 	done
 	[ -z "${NETNS:-}" ] || ip netns delete "$NETNS"
 	if [ "$BATS_TEST_NAME" = "${PODMAN_TEST-}" ]; then
