@@ -36,13 +36,19 @@ teardown() {
 	fi
 }
 
-# host NAME ARGS...: runs krun-testprog ARGS on the host in the background, its output in
-# $BATS_TEST_TMPDIR/NAME, and waits until it says it is ready.
+# host [--netns NS] NAME ARGS...: runs krun-testprog ARGS on the host (in network
+# namespace NS) in the background, its output in $BATS_TEST_TMPDIR/NAME, and waits until
+# it says it is ready.
 host() {
+	local in=()
+	if [ "$1" = --netns ]; then
+		in=(ip netns exec "$2")
+		shift 2
+	fi
 	local log=$BATS_TEST_TMPDIR/$1
 	shift
 	# fd 3 closed: bats waits for whoever holds it.
-	"$KRUN_TESTPROG" "$@" > "$log" 2>&1 3>&- &
+	"${in[@]}" "$KRUN_TESTPROG" "$@" > "$log" 2>&1 3>&- &
 	HOST_PIDS+=($!)
 	wait_for grep -qE '^(ready|listening)$' "$log"
 }
@@ -276,9 +282,7 @@ tsi_bundle() {
 	ip -n "$ns" link set lo up
 	# The same port served twice: on the host's loopback and on the namespace's.
 	host outside tcp-echo-server 127.0.0.1 18101
-	ip netns exec "$ns" "$KRUN_TESTPROG" tcp-echo-server 127.0.0.1 18101 > "$BATS_TEST_TMPDIR/inside" 2>&1 3>&- &
-	HOST_PIDS+=($!)
-	wait_for grep -q listening "$BATS_TEST_TMPDIR/inside"
+	host --netns "$ns" inside tcp-echo-server 127.0.0.1 18101
 	tsi_bundle --jq '.linux.namespaces += [{type: "network", path: "/run/netns/'"$ns"'"}]' \
 		-- sh -c 'krun-testprog tcp-talk 127.0.0.1 18101 hello; krun-testprog listen-close 0.0.0.0 18102 30'
 	start_krun

@@ -320,7 +320,11 @@ static int tcp_hold(char **argv)
 	int fd = tcp_connect(argv[0], argv[1]);
 	int sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-	if (fd < 0 || sink < 0 || before < 0)
+	if (before < 0)
+		return fail("read MemAvailable from", "/proc/meminfo");
+	if (sink < 0)
+		return fail("open", "/dev/null");
+	if (fd < 0)
 		return 1;
 	sleep(atoi(argv[2]));
 	printf("held %ld KiB\n", before - mem_available_kib());
@@ -522,11 +526,9 @@ static int udp_bind(char **argv)
 	return 0;
 }
 
-/* Sends the same file to every connection. */
-static int tcp_file_server(char **argv)
+/* Accepts connections on fd for ever; each is served by serve(c, argv) in a child. */
+static int serve_forked(int fd, int (*serve)(int c, char **argv), char **argv)
 {
-	int fd = listen_on(argv[0], argv[1], SOCK_STREAM);
-
 	if (fd < 0)
 		return 1;
 	signal(SIGCHLD, SIG_IGN);
@@ -534,41 +536,53 @@ static int tcp_file_server(char **argv)
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
 			continue;
-		if (fork() == 0) {
-			unsigned long long total = 0;
-			int f = open(argv[2], O_RDONLY);
-			_exit(f < 0 || copy_all(f, c, &total) < 0);
-		}
+		if (fork() == 0)
+			_exit(serve(c, argv));
 		close(c);
 	}
 }
 
-/* Sends each connection COUNT pieces of SIZE bytes, 2 ms apart, each its own segment. */
-static int tcp_trickle_server(char **argv)
+static int send_file(int c, char **argv)
 {
-	static char piece[65536];
-	int fd = listen_on(argv[0], argv[1], SOCK_STREAM), count = atoi(argv[2]);
+	unsigned long long total = 0;
+	int f = open(argv[2], O_RDONLY);
+
+	return f < 0 || copy_all(f, c, &total) < 0;
+}
+
+/* Sends the same file to every connection. */
+static int tcp_file_server(char **argv)
+{
+	return serve_forked(listen_on(argv[0], argv[1], SOCK_STREAM), send_file, argv);
+}
+
+#define TRICKLE_MAX_PIECE 65536
+
+/* COUNT pieces of SIZE bytes, 2 ms apart, each its own segment. */
+static int send_trickle(int c, char **argv)
+{
+	static char piece[TRICKLE_MAX_PIECE];
+	int count = atoi(argv[2]), on = 1;
 	size_t size = strtoul(argv[3], NULL, 10);
 
-	if (fd < 0 || size > sizeof(piece))
-		return 1;
 	memset(piece, 't', size);
-	signal(SIGCHLD, SIG_IGN);
-	for (;;) {
-		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC), on = 1;
-		if (c < 0)
-			continue;
-		if (fork() == 0) {
-			setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-			for (int i = 0; i < count; i++) {
-				if (write(c, piece, size) != (ssize_t)size)
-					_exit(1);
-				usleep(2000);
-			}
-			_exit(0);
-		}
-		close(c);
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	for (int i = 0; i < count; i++) {
+		if (write(c, piece, size) != (ssize_t)size)
+			return 1;
+		usleep(2000);
 	}
+	return 0;
+}
+
+/* Sends each connection COUNT pieces of SIZE bytes (send_trickle). */
+static int tcp_trickle_server(char **argv)
+{
+	if (strtoul(argv[3], NULL, 10) > TRICKLE_MAX_PIECE) {
+		fprintf(stderr, "krun-testprog: SIZE %s is over %d\n", argv[3], TRICKLE_MAX_PIECE);
+		return 1;
+	}
+	return serve_forked(listen_on(argv[0], argv[1], SOCK_STREAM), send_trickle, argv);
 }
 
 /* Listens, prints "listening", closes after SECONDS, prints "closed", then lingers
