@@ -99,6 +99,10 @@ int bind_options_parse(const struct oci_mount *m, struct bind_options *o, krun_e
 					       m->destination, opt);
 		}
 	}
+	/* The guest reaches these files through the VMM: a host device node must not open
+	 * (the guest has devices of its own), whatever the options say. */
+	o->attr_set |= MOUNT_ATTR_NODEV;
+	o->attr_clr &= ~(unsigned long long)MOUNT_ATTR_NODEV;
 	/* The access-time options form one field: setting one needs the field cleared. */
 	if (o->attr_set & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_RELATIME | MOUNT_ATTR_STRICTATIME))
 		o->attr_clr |= MOUNT_ATTR__ATIME;
@@ -196,17 +200,14 @@ static int bind_one(const struct oci_mount *m, const char *bundle, int rootfd, k
 			 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (o.recursive ? AT_RECURSIVE : 0));
 	if (tree < 0)
 		return krun_make_error(err, errno, "mount `%s`: clone `%s`", m->destination, src);
-	if (o.attr_set || o.attr_clr || o.propagation) {
-		struct mount_attr attr = {
-			.attr_set = o.attr_set,
-			.attr_clr = o.attr_clr,
-			.propagation = o.propagation,
-		};
-		if (mount_setattr(tree, "", AT_EMPTY_PATH | (o.recursive ? AT_RECURSIVE : 0), &attr,
-				  sizeof(attr)) < 0)
-			return krun_make_error(err, errno, "mount `%s`: set its options",
-					       m->destination);
-	}
+	struct mount_attr attr = {
+		.attr_set = o.attr_set,
+		.attr_clr = o.attr_clr,
+		.propagation = o.propagation,
+	};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | (o.recursive ? AT_RECURSIVE : 0), &attr,
+			  sizeof(attr)) < 0)
+		return krun_make_error(err, errno, "mount `%s`: set its options", m->destination);
 	target = open_mount_point(rootfd, m->destination, S_ISDIR(st.st_mode), err);
 	if (target < 0)
 		return target;
@@ -232,20 +233,24 @@ static unsigned long propagation_flag(const char *name)
 	return w->set == MS_UNBINDABLE ? MS_PRIVATE : w->set;
 }
 
-/* The root becomes a mount of its own (a clone of the rootfs tree, binds included) with
- * the read-only flag on its top only: binds keep their own. */
-static int make_root_readonly(const char *rootfs, krun_error_t *err)
+/* The root becomes a mount of its own (a clone of the rootfs tree) on which no device node
+ * opens: the VMM serves these files to the guest, which has devices of its own. Read-only
+ * applies to its top only; the bind mounts made on it later keep their own. */
+static int make_root_mount(const char *rootfs, bool readonly, krun_error_t *err)
 {
 	cleanup_close int tree = -1;
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
 
 	tree = open_tree(AT_FDCWD, rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
-		return krun_make_error(err, errno, "read-only root: clone `%s`", rootfs);
-	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+		return krun_make_error(err, errno, "root: clone `%s`", rootfs);
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof(nodev)) < 0)
+		return krun_make_error(err, errno, "root: set `nodev`");
+	if (readonly && mount_setattr(tree, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
 		return krun_make_error(err, errno, "read-only root: set read-only");
 	if (move_mount(tree, "", AT_FDCWD, rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return krun_make_error(err, errno, "read-only root: mount on `%s`", rootfs);
+		return krun_make_error(err, errno, "root: mount on `%s`", rootfs);
 	return 0;
 }
 
@@ -264,6 +269,9 @@ int mounts_setup(const struct oci_config *cfg, const char *bundle, const char *r
 	/* Nothing mounted for the container may show up in the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | propagation, NULL) < 0)
 		return krun_make_error(err, errno, "make the container's mounts private");
+	ret = make_root_mount(rootfs, cfg->root_readonly, err);
+	if (ret < 0)
+		return ret;
 	rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return krun_make_error(err, errno, "rootfs `%s`", rootfs);
@@ -274,5 +282,5 @@ int mounts_setup(const struct oci_config *cfg, const char *bundle, const char *r
 		if (ret < 0)
 			return ret;
 	}
-	return cfg->root_readonly ? make_root_readonly(rootfs, err) : 0;
+	return 0;
 }

@@ -104,3 +104,19 @@ load helpers
 	assert_line --index 1 inside
 	assert_line --index 2 0
 }
+
+@test "the guest cannot make a host device node; FIFOs and whiteouts it can" {
+	make_bundle -- sh -c '
+		cd /work
+		mknod kmsg c 1 11 2>&1 || echo refused-c
+		mknod sda b 8 0 2>&1 || echo refused-b
+		mknod wh c 0 0 && mknod fifo p && echo made'
+	run krun_run
+	assert_success
+	assert_line refused-c
+	assert_line refused-b
+	assert_line made
+	[ ! -e "$BUNDLE/rootfs/work/kmsg" ] && [ ! -e "$BUNDLE/rootfs/work/sda" ]
+	[ -p "$BUNDLE/rootfs/work/fifo" ]
+	assert_equal "$(stat -c '%F %t:%T' "$BUNDLE/rootfs/work/wh")" "character special file 0:0"
+}

@@ -255,6 +255,22 @@ LONG_RUNNING=(sh -c 'trap "echo got-term; exit 3" TERM; echo up; while :; do sle
 	! grep -q "$BUNDLE/rootfs/data/vol" /proc/self/mountinfo
 }
 
+@test "the container root and its bind mounts are nodev in the VMM's mount namespace" {
+	local vol=$BATS_TEST_TMPDIR/vol
+	mkdir -p "$vol"
+	make_bundle --jq ".mounts = [{destination: \"/data/vol\", type: \"bind\", source: \"$vol\", options: [\"rbind\", \"rw\", \"dev\"]}]" \
+		-- true
+	krun create --bundle "$BUNDLE" "$ID"
+	local pid mounts
+	pid=$(state_field pid)
+	# mountinfo field 5 is the mount point, field 6 its per-mount options.
+	mounts=$(awk -v root="$BUNDLE/rootfs" '$5 == root || $5 == root "/data/vol" { print $5, $6 }' \
+		"/proc/$pid/mountinfo")
+	echo "$mounts"
+	assert_equal "$(wc -l <<< "$mounts")" 2
+	! grep -v nodev <<< "$mounts"
+}
+
 @test "a read-only root stays read-only in the guest" {
 	make_bundle --jq '.root.readonly = true' -- sh -c 'touch /x 2>&1 || echo refused'
 	run krun run --bundle "$BUNDLE" "$ID"

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "devices/fs/server.h"
 #include "fs_test_util.h"
@@ -466,6 +467,106 @@ static void test_xattr_sizes(void)
 	       "asks for 64 bytes but gives reply space for 4: ERANGE");
 }
 
+static int mknod_req(const char *name, mode_t mode, dev_t dev)
+{
+	/* The kernel's new_encode_dev. */
+	uint32_t rdev = (minor(dev) & 0xff) | (major(dev) << 8) | ((minor(dev) & ~0xffu) << 12);
+	struct fuse_mknod_in in = { .mode = mode, .rdev = rdev };
+
+	return req3(FUSE_MKNOD, FUSE_ROOT_ID, &in, sizeof(in), name, strlen(name) + 1, "", 0);
+}
+
+static int create_req(const char *name, uint32_t flags)
+{
+	struct fuse_create_in in = { .flags = flags, .mode = S_IFREG | 0644 };
+
+	return req3(FUSE_CREATE, FUSE_ROOT_ID, &in, sizeof(in), name, strlen(name) + 1, "", 0);
+}
+
+/* A hostile guest makes host device nodes and opens them (MKNOD c 1:11 then CREATE gave
+ * it the host's /dev/kmsg), or opens a FIFO to stop a serving thread. */
+static void test_special_nodes(void)
+{
+	struct stat st;
+	char *kmsg = fs_test_path(root, "kmsg"), *fifo = fs_test_path(root, "fifo");
+
+	is_int(do_init(7, 38, 0), 0, "a new session");
+	is_int(mknod_req("kmsg", S_IFCHR | 0666, makedev(1, 11)), -EPERM,
+	       "MKNOD of a character device is refused");
+	is_int(mknod_req("sda", S_IFBLK | 0666, makedev(8, 0)), -EPERM,
+	       "MKNOD of a block device is refused");
+	ok(lstat(kmsg, &st) < 0 && errno == ENOENT, "nothing was made");
+	is_int(mknod_req("whiteout", S_IFCHR, 0), 0, "MKNOD of a 0:0 whiteout");
+	is_int(mknod_req("gfifo", S_IFIFO | 0600, 0), 0, "MKNOD of a FIFO");
+	is_int(mknod_req("gsock", S_IFSOCK | 0600, 0), 0, "MKNOD of a socket");
+	is_int(mknod_req("bad", 0170000 | 0600, 0), -EINVAL, "MKNOD of no known type");
+
+	/* Nodes the guest did not make, found in the root (an image may carry them). */
+	is_int(mknod(kmsg, S_IFCHR | 0666, makedev(1, 11)), 0, "a host device node in the root");
+	is_int(mkfifo(fifo, 0666), 0, "and a FIFO");
+	alarm(20); /* a blocked open would otherwise hang the test */
+	is_int(create_req("kmsg", O_RDONLY), -EACCES, "CREATE does not open a device node");
+	is_int(create_req("fifo", O_WRONLY), -EACCES, "CREATE does not open a FIFO");
+	is_int(create_req("whiteout", O_RDWR), -EACCES, "nor the whiteout");
+	is_int(create_req("fifo", O_WRONLY | O_EXCL), -EEXIST, "O_EXCL on it: EEXIST");
+	is_int(create_req("sub", O_RDONLY), -EISDIR, "CREATE of a directory: EISDIR");
+	is_int(create_req("evil", O_RDONLY), -ELOOP, "CREATE through a symlink: ELOOP");
+	is_int(create_req("newfile", O_RDWR), 0, "CREATE makes a new file");
+	is_int(create_req("newfile", O_RDWR | O_TRUNC), 0, "and opens it when it exists");
+	alarm(0);
+	struct fuse_entry_out e;
+	is_int(lookup(FUSE_ROOT_ID, "kmsg", &e), 0, "LOOKUP of the device node");
+	is_int(req(FUSE_OPEN, e.nodeid, &(struct fuse_open_in){ O_RDONLY }, 8), -EINVAL,
+	       "OPEN of it is refused");
+	unlink(kmsg);
+	unlink(fifo);
+	free(kmsg);
+	free(fifo);
+}
+
+/* Sends a request on the hiprio queue. */
+static int hiprio_req(uint32_t op, uint64_t nodeid, const void *a, size_t alen)
+{
+	_Alignas(8) uint8_t buf[256];
+	struct fuse_in_header h = {
+		.opcode = op, .unique = next_unique++, .nodeid = nodeid, .len = sizeof(h) + alen
+	};
+	struct iovec in_iov = { buf, h.len }, out_iov = { rsp, sizeof(rsp) };
+	struct fs_msg m_in = { &in_iov, 1, h.len }, m_out = { &out_iov, 1, sizeof(rsp) };
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), a, alen);
+	long n = fs_server_handle_hiprio(srv, &m_in, &m_out);
+	return n == 0 ? NO_REPLY : ((struct fuse_out_header *)rsp)->error;
+}
+
+/* The hiprio queue is served by a thread that must never block: a request that may (a
+ * CREATE on a FIFO, a lock wait) is refused there. */
+static void test_hiprio(void)
+{
+	struct fuse_entry_out e;
+	struct fuse_create_in in = { .flags = O_WRONLY, .mode = S_IFREG | 0644 };
+	uint8_t create[sizeof(in) + 8];
+
+	memcpy(create, &in, sizeof(in));
+	memcpy(create + sizeof(in), "hp-file", 8);
+	is_int(hiprio_req(FUSE_GETATTR, FUSE_ROOT_ID, &(struct fuse_getattr_in){ 0 }, 16), -EPERM,
+	       "GETATTR on hiprio is refused");
+	is_int(hiprio_req(FUSE_CREATE, FUSE_ROOT_ID, create, sizeof(create)), -EPERM,
+	       "CREATE on hiprio is refused");
+	char *path = fs_test_path(root, "hp-file");
+	ok(access(path, F_OK) != 0, "and did nothing");
+	free(path);
+	is_int(hiprio_req(FUSE_SETLKW, FUSE_ROOT_ID, &(struct fuse_lk_in){ 0 },
+			  sizeof(struct fuse_lk_in)),
+	       -EPERM, "SETLKW on hiprio is refused");
+	is_int(lookup(FUSE_ROOT_ID, "sub", &e), 0, "lookup sub");
+	is_int(hiprio_req(FUSE_FORGET, e.nodeid, &(struct fuse_forget_in){ 1 }, 8), NO_REPLY,
+	       "FORGET on hiprio is served");
+	is_int(hiprio_req(FUSE_INTERRUPT, 0, &(struct fuse_interrupt_in){ 99 }, 8), NO_REPLY,
+	       "INTERRUPT on hiprio is served");
+}
+
 static void test_lock_waits(void)
 {
 	struct fuse_entry_out e;
@@ -537,6 +638,8 @@ int main(void)
 	test_submount();
 	test_xattr_sizes();
 	test_lock_waits();
+	test_special_nodes();
+	test_hiprio();
 	fs_server_free(srv);
 	fs_test_rmtree(root);
 	free(root);

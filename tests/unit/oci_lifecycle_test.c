@@ -47,6 +47,7 @@ static void test_mounts(void)
 	char *bind_ro[] = { "rbind", "ro", "nosuid", "rprivate" };
 	char *plain[] = { "nosuid" };
 	char *bad[] = { "bind", "size=10m" };
+	char *dev[] = { "bind", "dev" };
 	struct bind_options o;
 	struct oci_mount m;
 	krun_error_t err = NULL;
@@ -67,8 +68,13 @@ static void test_mounts(void)
 	m = mount_of("/data", "bind", bind_ro, 4);
 	ok(bind_options_parse(&m, &o, &err) == 0, "bind options parse");
 	ok(o.recursive, "rbind is recursive");
-	ok(o.attr_set == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID), "ro and nosuid");
+	ok(o.attr_set == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV),
+	   "ro and nosuid, and always nodev");
 	ok(o.propagation == MS_PRIVATE, "rprivate");
+	m = mount_of("/data", "bind", dev, 2);
+	ok(bind_options_parse(&m, &o, &err) == 0 && (o.attr_set & MOUNT_ATTR_NODEV) &&
+	       !(o.attr_clr & MOUNT_ATTR_NODEV),
+	   "`dev` does not make host device nodes usable");
 	m = mount_of("/data", "bind", bad, 2);
 	ok(bind_options_parse(&m, &o, &err) < 0, "an unknown option fails");
 	is_str(err ? err->msg : NULL,

@@ -70,7 +70,8 @@ static void serve_chain(struct virtio_fs *fs, unsigned q, struct vq_chain *c)
 {
 	struct fs_msg req = { c->out, c->nout, c->out_len };
 	struct fs_msg rsp = { c->in, c->nin, c->in_len };
-	long n = fs_server_handle(fs->srv, &req, &rsp, cookie(q, c->head));
+	long n = q == Q_HIPRIO ? fs_server_handle_hiprio(fs->srv, &req, &rsp)
+			       : fs_server_handle(fs->srv, &req, &rsp, cookie(q, c->head));
 
 	if (n == FS_DEFERRED)
 		return;

@@ -208,17 +208,39 @@ void fs_inode_proc_name(const struct fs_inode *ino, char name[16])
 	snprintf(name, 16, "%d", ino->fd);
 }
 
-/* Opens the inode for I/O through /proc/self/fd. Never for symlinks: the magic link
- * stops at the symlink and opening it would fail (ELOOP) anyway. */
-int fs_inode_reopen(const struct fs_server *srv, const struct fs_inode *ino, int flags)
+/* Why an inode of type `type` is not opened for I/O: only regular files and directories
+ * are. A device would be a host device in the guest's hands, and a FIFO would block the
+ * serving thread; the guest kernel serves its FIFOs and sockets without opening them here. */
+int fs_open_type_error(mode_t type)
+{
+	switch (type) {
+	case S_IFREG:
+	case S_IFDIR:
+		return 0;
+	case S_IFLNK:
+		return -ELOOP; /* the magic link would stop at the symlink anyway */
+	default:
+		return -EACCES;
+	}
+}
+
+/* Opens the inode behind the O_PATH fd `path_fd` (of type `type`) for I/O through
+ * /proc/self/fd. */
+int fs_reopen_fd(const struct fs_server *srv, int path_fd, mode_t type, int flags)
 {
 	char name[16];
+	int ret = fs_open_type_error(type);
 
-	if (ino->type == S_IFLNK)
-		return -ELOOP;
-	fs_inode_proc_name(ino, name);
-	int fd = openat(srv->proc_fd, name, (flags & ~(O_CREAT | O_NOFOLLOW)) | O_CLOEXEC);
+	if (ret < 0)
+		return ret;
+	snprintf(name, sizeof(name), "%d", path_fd);
+	int fd = openat(srv->proc_fd, name, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+int fs_inode_reopen(const struct fs_server *srv, const struct fs_inode *ino, int flags)
+{
+	return fs_reopen_fd(srv, ino->fd, ino->type, flags);
 }
 
 static uint32_t encode_dev(dev_t dev)

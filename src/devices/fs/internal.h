@@ -130,6 +130,7 @@ struct fs_req {
 	const struct fs_msg *rsp; /* reply space */
 	void *cookie;
 	size_t reply_len;
+	bool hiprio; /* from the hiprio queue */
 };
 
 /* Handler results besides 0 (replied) and a negative errno (error reply). */
@@ -159,6 +160,8 @@ struct fs_inode *fs_inode_intern(struct fs_inode_table *t, int fd, const struct 
 				 uint64_t mnt_id, bool submount);
 void fs_inode_forget(struct fs_inode_table *t, uint64_t nodeid, uint64_t nlookup);
 int fs_inode_stat(const struct fs_inode *ino, struct stat *st);
+int fs_open_type_error(mode_t type);
+int fs_reopen_fd(const struct fs_server *srv, int path_fd, mode_t type, int flags);
 int fs_inode_reopen(const struct fs_server *srv, const struct fs_inode *ino, int flags);
 void fs_inode_proc_name(const struct fs_inode *ino, char name[16]);
 int fs_lookup(struct fs_server *srv, struct fs_inode *parent, const char *name,

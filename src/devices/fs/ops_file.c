@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "internal.h"
+#include "../../util/util.h"
 #include "../virtio/virtqueue.h"
 
 /* The guest's open flags that mean something on the host. O_NOFOLLOW would stop the
@@ -46,6 +48,37 @@ int fs_op_open(struct fs_req *r)
 	return fs_reply(r, &out, sizeof(out));
 }
 
+/* CREATE of a name that exists (no O_EXCL) opens only a regular file: the name is pinned
+ * with O_PATH and its type checked before anything opens it for I/O, so a FIFO (which
+ * would block the thread) or a device node is never opened. */
+static int open_existing(const struct fs_req *r, const char *name, int flags)
+{
+	cleanup_close int path_fd = openat(r->ino->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (path_fd < 0)
+		return -errno;
+	if (fstat(path_fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR; /* as open(2) with O_CREAT */
+	return fs_reopen_fd(r->srv, path_fd, st.st_mode & S_IFMT, flags);
+}
+
+static int open_or_create(const struct fs_req *r, const char *name, mode_t mode, int flags)
+{
+	/* Twice at most: the name may vanish between the two calls. */
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = openat(r->ino->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+		if (fd >= 0 || errno != EEXIST || (flags & O_EXCL))
+			return fd < 0 ? -errno : fd;
+		fd = open_existing(r, name, flags);
+		if (fd != -ENOENT)
+			return fd;
+	}
+	return -ENOENT;
+}
+
 static int create_file(const struct fs_req *r, const struct fuse_create_in *in, const char *name,
 		       int flags)
 {
@@ -59,9 +92,7 @@ static int create_file(const struct fs_req *r, const struct fuse_create_in *in, 
 		fs_creds_leave(&creds);
 		return ret;
 	}
-	fd = openat(r->ino->fd, name, flags | O_CREAT | O_NOFOLLOW, in->mode & 07777);
-	if (fd < 0)
-		fd = -errno;
+	fd = open_or_create(r, name, in->mode & 07777, flags);
 	if (kill)
 		fs_fsetid_restore();
 	fs_creds_leave(&creds);

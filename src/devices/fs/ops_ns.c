@@ -58,6 +58,26 @@ static dev_t decode_dev(uint32_t dev)
 	return makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
 }
 
+/* A node the guest may make on the host: regular files, and FIFOs and sockets (which the
+ * guest kernel serves itself; the server never opens them). The one device is overlay's
+ * whiteout, a character device 0:0 that opens nothing. Any other device would hand the
+ * guest a host device through the next OPEN or CREATE. */
+static int check_node_type(mode_t mode, dev_t rdev)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+		return 0;
+	case S_IFCHR:
+		return rdev == 0 ? 0 : -EPERM;
+	case S_IFBLK:
+		return -EPERM;
+	default:
+		return -EINVAL;
+	}
+}
+
 int fs_op_mknod(struct fs_req *r)
 {
 	const struct fuse_mknod_in *in = (const void *)r->arg;
@@ -65,6 +85,8 @@ int fs_op_mknod(struct fs_req *r)
 	size_t off = sizeof(*in);
 	int ret = fs_arg_name(r, &off, &n.name);
 
+	if (ret == 0)
+		ret = check_node_type(n.mode, n.rdev);
 	return ret ? ret : create_and_reply(r, &n);
 }
 

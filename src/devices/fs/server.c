@@ -45,6 +45,7 @@
 #define OP_NOREPLY (1u << 1) /* the kernel expects no reply (FORGET, INTERRUPT) */
 #define OP_PREINIT (1u << 2) /* allowed before INIT */
 #define OP_PAYLOAD (1u << 3) /* bulk data after the struct, left in place (WRITE, BATCH_FORGET) */
+#define OP_HIPRIO  (1u << 4) /* may come on the hiprio queue: never blocks */
 
 struct fs_op {
 	int (*fn)(struct fs_req *r);
@@ -61,7 +62,7 @@ static int op_interrupt(struct fs_req *r);
 #define LK_IN sizeof(struct fuse_lk_in)
 static const struct fs_op fs_ops[] = {
 	[FUSE_LOOKUP] = { fs_op_lookup, 0, ENTRY, OP_INODE },
-	[FUSE_FORGET] = { fs_op_forget, sizeof(struct fuse_forget_in), 0, OP_NOREPLY },
+	[FUSE_FORGET] = { fs_op_forget, sizeof(struct fuse_forget_in), 0, OP_NOREPLY | OP_HIPRIO },
 	[FUSE_GETATTR] = { fs_op_getattr, sizeof(struct fuse_getattr_in),
 			   sizeof(struct fuse_attr_out), OP_INODE },
 	[FUSE_SETATTR] = { fs_op_setattr, sizeof(struct fuse_setattr_in),
@@ -99,12 +100,13 @@ static const struct fs_op fs_ops[] = {
 	[FUSE_ACCESS] = { fs_op_access, sizeof(struct fuse_access_in), 0, OP_INODE },
 	[FUSE_CREATE] = { fs_op_create, sizeof(struct fuse_create_in),
 			  ENTRY + sizeof(struct fuse_open_out), OP_INODE },
-	[FUSE_INTERRUPT] = { op_interrupt, sizeof(struct fuse_interrupt_in), 0, OP_NOREPLY },
+	[FUSE_INTERRUPT] = { op_interrupt, sizeof(struct fuse_interrupt_in), 0,
+			     OP_NOREPLY | OP_HIPRIO },
 	[FUSE_DESTROY] = { op_destroy, 0, 0, 0 },
 	[FUSE_IOCTL] = { fs_op_ioctl, sizeof(struct fuse_ioctl_in), sizeof(struct fuse_ioctl_out),
 			 OP_INODE },
 	[FUSE_BATCH_FORGET] = { fs_op_batch_forget, sizeof(struct fuse_batch_forget_in), 0,
-				OP_NOREPLY | OP_PAYLOAD },
+				OP_NOREPLY | OP_PAYLOAD | OP_HIPRIO },
 	[FUSE_FALLOCATE] = { fs_op_fallocate, sizeof(struct fuse_fallocate_in), 0, 0 },
 	[FUSE_READDIRPLUS] = { fs_op_readdirplus, sizeof(struct fuse_read_in), 0, 0 },
 	[FUSE_RENAME2] = { fs_op_rename2, sizeof(struct fuse_rename2_in), 0, OP_INODE },
@@ -270,6 +272,8 @@ static int parse_header(struct fs_req *r, const struct fs_op **op, size_t *args_
 	*args_len = r->h.len - sizeof(r->h) - ext;
 	if (!*op)
 		return -ENOSYS;
+	if (r->hiprio && !((*op)->flags & OP_HIPRIO))
+		return -EPERM;
 	if (!atomic_load(&r->srv->initialized) && !((*op)->flags & OP_PREINIT))
 		return -EIO;
 	if (*args_len < (*op)->in_size)
@@ -297,10 +301,12 @@ static int run_op(struct fs_req *r, const struct fs_op *op)
 	return ret;
 }
 
-long fs_server_handle(struct fs_server *srv, const struct fs_msg *req, const struct fs_msg *rsp,
-		      void *cookie)
+static long handle(struct fs_server *srv, const struct fs_msg *req, const struct fs_msg *rsp,
+		   void *cookie, bool hiprio)
 {
-	struct fs_req r = { .srv = srv, .req = req, .rsp = rsp, .cookie = cookie };
+	struct fs_req r = {
+		.srv = srv, .req = req, .rsp = rsp, .cookie = cookie, .hiprio = hiprio
+	};
 	_Alignas(8) uint8_t small[512];
 	cleanup_free uint8_t *big = NULL;
 	const struct fs_op *op = NULL;
@@ -330,6 +336,18 @@ long fs_server_handle(struct fs_server *srv, const struct fs_msg *req, const str
 		fs_reply_header(&r, ret > -4096 ? ret : -EIO, 0);
 	}
 	return r.reply_len;
+}
+
+long fs_server_handle(struct fs_server *srv, const struct fs_msg *req, const struct fs_msg *rsp,
+		      void *cookie)
+{
+	return handle(srv, req, rsp, cookie, false);
+}
+
+long fs_server_handle_hiprio(struct fs_server *srv, const struct fs_msg *req,
+			     const struct fs_msg *rsp)
+{
+	return handle(srv, req, rsp, NULL, true);
 }
 
 /* ---- lifetime ---- */

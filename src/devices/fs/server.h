@@ -42,6 +42,11 @@ int fs_server_thread_init(struct fs_server *srv, krun_error_t *err);
 long fs_server_handle(struct fs_server *srv, const struct fs_msg *req, const struct fs_msg *rsp,
 		      void *cookie);
 
+/* Serves one request of the hiprio queue, which the device serves on a thread that must
+ * never block: only FORGET, BATCH_FORGET and INTERRUPT; anything else is refused (EPERM). */
+long fs_server_handle_hiprio(struct fs_server *srv, const struct fs_msg *req,
+			     const struct fs_msg *rsp);
+
 /* Starts a thread with every signal blocked (the VMM's signals are for its own threads). */
 int fs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
