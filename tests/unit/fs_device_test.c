@@ -10,8 +10,12 @@
 #include <linux/virtio_mmio.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "devices/fs.h"
 #include "fs_test_util.h"
@@ -327,8 +331,83 @@ static void test_reset(void)
 	ok(oh && oh->error == 0, "the old session's locks are gone");
 }
 
+/* A FUSE mount in the shared directory whose server never answers: any request that
+ * reaches it blocks the serving thread until the connection is aborted (closing fd). */
+static int mount_hung_fuse(const char *dir)
+{
+	char opts[128];
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
+	if (fd < 0 || mkdir(dir, 0755) < 0 || mount("hung", dir, "fuse", 0, opts) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A worker stuck in the host kernel must not make a driver reset, or the VMM's exit, wait
+ * for it. */
+static void test_stuck_worker(void)
+{
+	static _Alignas(8) uint8_t buf[256];
+	char *dir = fs_test_path(root, "hung");
+	struct timespec t0;
+	uint64_t rsp;
+	int fuse_fd = mount_hung_fuse(dir);
+
+	if (!ok(fuse_fd >= 0, "a FUSE mount that never answers, in the shared directory"))
+		return;
+	alarm(60); /* without the bound, the reset below never returns */
+	size_t n = build(buf, FUSE_LOOKUP, FUSE_ROOT_ID, "hung", 5, "", 0);
+	make_req(Q_REQUEST, buf, n, 256, 1, &rsp, true);
+	kick(Q_REQUEST);
+	usleep(200000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	mmio_w32(&t, VIRTIO_MMIO_STATUS, 0);
+	double took = seconds_since(&t0);
+	ok(took < 5, "a driver reset returns while a worker is stuck");
+	printf("# reset took %.2f s\n", took);
+	driver_start();
+	struct fuse_init_in init = { .major = 7, .minor = 38 };
+	struct fuse_out_header *oh = call(FUSE_INIT, 0, &init, sizeof(init), "", 0, 128, 1);
+	ok(oh && oh->error == 0, "the device serves a new session");
+	oh = call(FUSE_GETATTR, FUSE_ROOT_ID, &(struct fuse_getattr_in){ 0 }, 16, "", 0, 256, 1);
+	ok(oh && oh->error == 0, "and its requests");
+	/* A second stuck request, then the VMM's teardown: drain and destroy. */
+	n = build(buf, FUSE_LOOKUP, FUSE_ROOT_ID, "hung", 5, "", 0);
+	make_req(Q_REQUEST, buf, n, 256, 1, &rsp, true);
+	kick(Q_REQUEST);
+	usleep(200000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dev->ops->drain(dev);
+	dev->ops->destroy(dev);
+	dev = NULL;
+	took = seconds_since(&t0);
+	ok(took < 5, "drain and destroy return while a worker is stuck");
+	printf("# teardown took %.2f s\n", took);
+	alarm(0);
+	close(fuse_fd); /* aborts the connection: the stuck threads finish and go */
+	usleep(100000);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	free(dir);
+}
+
 int main(void)
 {
+	/* The test's FUSE mount stays private to it. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		drv_bail("a private mount namespace");
 	root = fs_test_tempdir("krun-fs-device");
 	boot();
 	test_config();
@@ -340,7 +419,9 @@ int main(void)
 	test_hiprio_forget();
 	test_malformed_chain();
 	test_reset();
-	dev->ops->destroy(dev);
+	test_stuck_worker();
+	if (dev)
+		dev->ops->destroy(dev);
 	virtio_mmio_release(&t);
 	fake_ram_free(&ram);
 	fs_test_rmtree(root);

@@ -3,11 +3,17 @@
  * queue's eventfd into a wake-up token, a worker that pops a chain passes a token on so
  * that the next chain is served in parallel, and a worker that finds the ring empty
  * re-arms the guest's notifications and checks once more before it sleeps. Requests that
- * wait for a lock are deferred by the server and completed later (fs_complete_fn). */
+ * wait for a lock are deferred by the server and completed later (fs_complete_fn).
+ *
+ * Stopping is bounded in time: a thread that does not finish within STOP_GRACE (stuck in
+ * a host file system that stopped answering, say) is abandoned. It belongs to an old
+ * epoch: it may finish its request, but it never pushes a reply nor pops another chain,
+ * and the device's memory is then never freed, since it may still use it. */
 #include <endian.h>
 #include <errno.h>
 #include <linux/virtio_ids.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -22,6 +28,7 @@
 #define DEFAULT_WORKERS 4
 #define MAX_WORKERS	64
 #define TAG_LEN		36
+#define STOP_GRACE_MS	2000
 
 struct virtio_fs_config_space {
 	uint8_t tag[TAG_LEN];
@@ -44,6 +51,11 @@ struct virtio_fs {
 	bool stopping;
 	bool draining; /* serve what is queued before stopping */
 	bool running;
+	/* Bumped, under the write lock, when threads stop; a thread touches the queues only
+	 * under the read lock and while the epoch is the one it started in. */
+	pthread_rwlock_t epoch_lock;
+	atomic_uint epoch;
+	unsigned abandoned; /* threads given up on: the device is never freed */
 };
 
 static struct virtio_fs *to_fs(struct virtio_device *dev)
@@ -66,48 +78,72 @@ static void *cookie(unsigned q, uint16_t head)
 	return (void *)(((uintptr_t)q << 16) | head);
 }
 
-static void serve_chain(struct virtio_fs *fs, unsigned q, struct vq_chain *c)
+/* Pops the next chain unless the thread's epoch is over (1 on a chain, 0 when empty or
+ * over, negative when the guest broke the ring). */
+static int pop_current(struct virtio_fs *fs, unsigned epoch, unsigned q, struct vq_chain *c)
+{
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&fs->epoch_lock);
+	if (atomic_load(&fs->epoch) == epoch)
+		ret = virtqueue_pop(&fs->dev.vq[q], c);
+	pthread_rwlock_unlock(&fs->epoch_lock);
+	return ret;
+}
+
+static void push_current(struct virtio_fs *fs, unsigned epoch, unsigned q, uint16_t head,
+			 uint32_t len)
+{
+	pthread_rwlock_rdlock(&fs->epoch_lock);
+	if (atomic_load(&fs->epoch) == epoch) {
+		virtqueue_push(&fs->dev.vq[q], head, len);
+		virtio_signal_used(&fs->dev, q);
+	}
+	pthread_rwlock_unlock(&fs->epoch_lock);
+}
+
+static void serve_chain(struct virtio_fs *fs, unsigned epoch, unsigned q, struct vq_chain *c)
 {
 	struct fs_msg req = { c->out, c->nout, c->out_len };
 	struct fs_msg rsp = { c->in, c->nin, c->in_len };
 	long n = q == Q_HIPRIO ? fs_server_handle_hiprio(fs->srv, &req, &rsp)
 			       : fs_server_handle(fs->srv, &req, &rsp, cookie(q, c->head));
 
-	if (n == FS_DEFERRED)
-		return;
-	virtqueue_push(&fs->dev.vq[q], c->head, (uint32_t)n);
-	virtio_signal_used(&fs->dev, q);
+	if (n != FS_DEFERRED)
+		push_current(fs, epoch, q, c->head, (uint32_t)n);
 }
 
 /* Serves queue q until it is empty with notifications re-armed. `parallel` hands a token
  * to another worker for every chain taken. */
-static void serve_queue(struct virtio_fs *fs, unsigned q, struct vq_chain *c, bool parallel)
+static void serve_queue(struct virtio_fs *fs, unsigned epoch, unsigned q, struct vq_chain *c,
+			bool parallel)
 {
 	struct virtqueue *vq = &fs->dev.vq[q];
 
 	for (;;) {
-		int ret = virtqueue_pop(vq, c);
+		int ret = pop_current(fs, epoch, q, c);
 		if (ret < 0)
 			return; /* the guest broke the ring; nothing more will come from it */
 		if (ret == 0) {
-			if (virtqueue_enable_notify(vq))
+			if (atomic_load(&fs->epoch) == epoch && virtqueue_enable_notify(vq))
 				continue;
 			return;
 		}
 		if (parallel)
 			give_token(fs);
-		serve_chain(fs, q, c);
+		serve_chain(fs, epoch, q, c);
 	}
 }
 
 /* Each thread reports whether it could set itself up; the first failure is kept for
  * activate to return. */
-static int thread_setup(struct virtio_fs *fs)
+static int thread_setup(struct virtio_fs *fs, unsigned *epoch)
 {
 	krun_error_t err = NULL;
 	int ret = fs_server_thread_init(fs->srv, &err);
 
 	pthread_mutex_lock(&fs->mu);
+	*epoch = atomic_load(&fs->epoch);
 	fs->started++;
 	if (ret < 0 && !fs->setup_err)
 		fs->setup_err = steal_ptr(&err);
@@ -118,12 +154,12 @@ static int thread_setup(struct virtio_fs *fs)
 }
 
 /* Waits for a token. False when the worker should exit. */
-static bool wait_for_work(struct virtio_fs *fs, bool *last)
+static bool wait_for_work(struct virtio_fs *fs, unsigned epoch, bool *last)
 {
 	pthread_mutex_lock(&fs->mu);
 	while (!fs->tokens && !fs->stopping)
 		pthread_cond_wait(&fs->cv, &fs->mu);
-	bool go = !fs->stopping || fs->draining;
+	bool go = atomic_load(&fs->epoch) == epoch && (!fs->stopping || fs->draining);
 	if (fs->tokens)
 		fs->tokens--;
 	*last = fs->stopping;
@@ -136,10 +172,11 @@ static void *worker_main(void *arg)
 	struct virtio_fs *fs = arg;
 	struct vq_chain *c = xmalloc(sizeof(*c));
 	bool last = false;
+	unsigned epoch;
 
-	if (thread_setup(fs) == 0)
-		while (!last && wait_for_work(fs, &last))
-			serve_queue(fs, Q_REQUEST, c, true);
+	if (thread_setup(fs, &epoch) == 0)
+		while (!last && wait_for_work(fs, epoch, &last))
+			serve_queue(fs, epoch, Q_REQUEST, c, true);
 	free(c);
 	return NULL;
 }
@@ -156,13 +193,14 @@ static void *kick_main(void *arg)
 		{ .fd = fs->stop_fd, .events = POLLIN },
 	};
 	eventfd_t v;
+	unsigned epoch;
 
-	if (thread_setup(fs) == 0) {
+	if (thread_setup(fs, &epoch) == 0) {
 		while (poll(pfd, 3, -1) >= 0 || errno == EINTR) {
-			if (pfd[2].revents)
+			if (pfd[2].revents || atomic_load(&fs->epoch) != epoch)
 				break;
 			if (pfd[0].revents && eventfd_read(pfd[0].fd, &v) == 0)
-				serve_queue(fs, Q_HIPRIO, c, false);
+				serve_queue(fs, epoch, Q_HIPRIO, c, false);
 			if (pfd[1].revents && eventfd_read(pfd[1].fd, &v) == 0)
 				give_token(fs);
 		}
@@ -181,16 +219,37 @@ static void halt(struct virtio_fs *fs, bool drain)
 	eventfd_write(fs->stop_fd, 1);
 }
 
-/* Stops and joins the first n workers and, if it runs, the kick thread. */
+/* Joins t by `deadline`, else abandons it. */
+static void join_by(struct virtio_fs *fs, pthread_t t, const struct timespec *deadline)
+{
+	if (pthread_timedjoin_np(t, NULL, deadline) == 0)
+		return;
+	pthread_detach(t);
+	fs->abandoned++;
+}
+
+/* Stops and joins the first n workers and, if it runs, the kick thread, giving them
+ * STOP_GRACE_MS in all; then their epoch is over. */
 static void join_threads(struct virtio_fs *fs, unsigned n, bool kick_thread, bool drain)
 {
+	struct timespec deadline;
 	eventfd_t v;
 
 	halt(fs, drain);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += STOP_GRACE_MS / 1000;
+	deadline.tv_nsec += (STOP_GRACE_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	for (unsigned i = 0; i < n; i++)
-		pthread_join(fs->workers[i], NULL);
+		join_by(fs, fs->workers[i], &deadline);
 	if (kick_thread)
-		pthread_join(fs->kick_thread, NULL);
+		join_by(fs, fs->kick_thread, &deadline);
+	pthread_rwlock_wrlock(&fs->epoch_lock);
+	atomic_fetch_add(&fs->epoch, 1);
+	pthread_rwlock_unlock(&fs->epoch_lock);
 	eventfd_read(fs->stop_fd, &v);
 }
 
@@ -271,8 +330,11 @@ static void fs_destroy(struct virtio_device *dev)
 	struct virtio_fs *fs = to_fs(dev);
 
 	stop_threads(fs, false);
+	if (fs->abandoned)
+		return; /* an abandoned thread may still use all of it */
 	fs_server_free(fs->srv);
 	close(fs->stop_fd);
+	pthread_rwlock_destroy(&fs->epoch_lock);
 	pthread_cond_destroy(&fs->cv);
 	pthread_mutex_destroy(&fs->mu);
 	free(fs->workers);
@@ -335,6 +397,7 @@ int virtio_fs_new(const struct virtio_fs_config *cfg, struct virtio_device **out
 	fs->workers = xzalloc(fs->nworkers * sizeof(*fs->workers));
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_cond_init(&fs->cv, NULL);
+	pthread_rwlock_init(&fs->epoch_lock, NULL);
 	*out = &fs->dev;
 	return 0;
 }
