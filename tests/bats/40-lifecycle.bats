@@ -429,3 +429,14 @@ start_victim() {
 	assert_equal "$(cat "$pidfile")" "$(state_field pid)"
 	assert_equal "$(cat "$precious")" precious
 }
+
+@test "an image's own kernel, truncated by the workload while it runs, does not crash the VMM" {
+	make_bundle -- sh -c 'truncate -s 0 /boot/vmlinux && ls -l /boot && echo survived'
+	mkdir -p "$BUNDLE/rootfs/boot"
+	cp "$KRUN_KERNEL" "$BUNDLE/rootfs/boot/vmlinux"
+	echo '{"kernel_path": "/boot/vmlinux", "kernel_format": 1}' > "$BUNDLE/rootfs/.krun_vm.json"
+	run krun run --bundle "$BUNDLE" "$ID"
+	assert_success
+	assert_output --partial survived
+	[ ! -s "$BUNDLE/rootfs/boot/vmlinux" ] || fail "the workload did not truncate the kernel"
+}
