@@ -176,6 +176,7 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
 	m->kernel_path = vm_paths.kernel ? vm_paths.kernel : b->kernel_path;
+	m->kernel_custom = b->kernel_fd >= 0;
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
 	m->nested_virt = b->vm.nested_virt;
 	m->debug = c->g->debug;

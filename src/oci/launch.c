@@ -211,16 +211,29 @@ static int run_parent_hooks(struct parent *p, krun_error_t *err)
 	return ret;
 }
 
-static int write_pid_file(const char *path, pid_t pid, krun_error_t *err)
+/* A file of its own, renamed over the name: whatever was planted there (a symlink to a
+ * file of root's, a hard link) is replaced, never written through. The reader (conmon,
+ * the shim) sees the whole pid or no file. */
+int launch_write_pid_file(const char *path, pid_t pid, krun_error_t *err)
 {
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cleanup_free char *tmp = NULL;
+	cleanup_close int fd = -1;
 	char text[16];
 	int len = snprintf(text, sizeof(text), "%d", pid);
+	mode_t mask = umask(0);
 
+	umask(mask);
+	xasprintf(&tmp, "%s.XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return krun_make_error(err, errno, "open pid file `%s`", path);
-	if (write(fd, text, len) != len)
-		return krun_make_error(err, errno ? errno : EIO, "write pid file `%s`", path);
+		return krun_make_error(err, errno, "create a pid file next to `%s`", path);
+	errno = 0;
+	if (fchmod(fd, 0644 & ~mask) < 0 || write(fd, text, len) != len || rename(tmp, path) < 0) {
+		int ret = krun_make_error(err, errno ? errno : EIO, "write pid file `%s`", path);
+
+		unlink(tmp);
+		return ret;
+	}
 	return 0;
 }
 
@@ -259,7 +272,7 @@ static int create_steps(struct parent *p, krun_error_t *err)
 						       "during set-up")
 				     : ret;
 	if (p->l->opts->pid_file)
-		return write_pid_file(p->l->opts->pid_file, p->pid, err);
+		return launch_write_pid_file(p->l->opts->pid_file, p->pid, err);
 	return 0;
 }
 

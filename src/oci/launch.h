@@ -36,6 +36,10 @@ int launch_poststart(const struct container_state *s, krun_error_t *err);
  * waits until it is gone; a paused container is thawed so that it can die. */
 int launch_kill_and_wait(const struct container_state *s, krun_error_t *err);
 
+/* Writes pid to path (--pid-file) without ever writing through what is at path: a new
+ * file, 0644 less the umask, replaces it. */
+int launch_write_pid_file(const char *path, pid_t pid, krun_error_t *err);
+
 struct cgroup;
 /* The cgroup recorded in the state (s->cgroup_path must be set). */
 int launch_open_cgroup(const struct container_state *s, struct cgroup **cg, krun_error_t *err);

@@ -1,6 +1,7 @@
 /* krun list [-q] [--format table|json]: the containers of the state root. */
 #include "verbs.h"
 #include "id_verb.h"
+#include "log.h"
 #include "util/json_gen.h"
 
 #include <dirent.h>
@@ -45,13 +46,22 @@ static int compare_names(const void *a, const void *b)
 /* The container ids, sorted; dot entries are krun's own. */
 static int read_ids(const char *root, char ***ids, size_t *n, krun_error_t *err)
 {
-	cleanup_dir DIR *d = opendir(root);
+	cleanup_dir DIR *d = NULL;
 	struct dirent *e;
+	int ret;
 
 	*ids = NULL;
 	*n = 0;
+	ret = status_root_check(root, err);
+	if (ret == -ENOENT) {
+		krun_error_release(err);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	d = opendir(root);
 	if (!d)
-		return errno == ENOENT ? 0 : krun_make_error(err, errno, "open `%s`", root);
+		return krun_make_error(err, errno, "open `%s`", root);
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
@@ -110,9 +120,13 @@ int krun_cmd_list(const struct cli_globals *g, int argc, char **argv, krun_error
 		enum container_status st;
 		krun_error_t skip = NULL;
 
-		/* A container being created or deleted right now is simply not listed. */
-		if (status_load(root, ids[i], &s, &skip) == 0 && status_get(s, &st, &skip) == 0)
+		/* A container being created or deleted right now is simply not listed; one whose
+		 * directory is not ours alone is not either, but said. */
+		ret = status_load(root, ids[i], &s, &skip);
+		if (ret == 0 && status_get(s, &st, &skip) == 0)
 			print_entry(gen, &o, s, st);
+		else if (ret == -EPERM || ret == -ELOOP)
+			log_warning("%s", skip->msg);
 		krun_error_release(&skip);
 		free(ids[i]);
 	}

@@ -21,7 +21,15 @@ int log_open(const struct cli_globals *g, krun_error_t *err)
 	log_state.level = g->log_level;
 	if (!g->log_path)
 		return 0;
-	log_state.fd = open(g->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* Appended to, so it cannot be replaced as the pid file is: a symlink planted in its
+	 * place is refused instead of followed to a file of the caller's. */
+	log_state.fd =
+	    open(g->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (log_state.fd < 0 && errno == ELOOP)
+		return krun_make_error(err, ELOOP,
+				       "log file `%s` is a symbolic link: krun does not write "
+				       "through one",
+				       g->log_path);
 	if (log_state.fd < 0)
 		return krun_make_error(err, errno, "open log file `%s`", g->log_path);
 	return 0;

@@ -19,6 +19,22 @@
 #define STATUS_MAX_SIZE (64u << 10)
 #define STATUS_DOC	"status"
 
+bool status_real_root(void)
+{
+	cleanup_free char *text = NULL;
+	unsigned long inside, outside, count;
+	int end = 0;
+
+	if (geteuid() != 0)
+		return false;
+	/* Without /proc we cannot tell: the answer that trusts less is the safe one. */
+	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &text, NULL) < 0)
+		return true;
+	if (sscanf(text, " %lu %lu %lu %n", &inside, &outside, &count, &end) != 3 || text[end])
+		return false;
+	return inside == 0 && outside == 0 && count == 4294967295UL;
+}
+
 char *status_root(const struct cli_globals *g)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -26,7 +42,7 @@ char *status_root(const struct cli_globals *g)
 
 	if (g->root)
 		return xstrdup(g->root);
-	if (xdg && *xdg) {
+	if (xdg && *xdg && !status_real_root()) {
 		xasprintf(&root, "%s/krun", xdg);
 		return root;
 	}
@@ -49,6 +65,40 @@ static int make_dirs(const char *path, mode_t mode)
 	return mkdir(copy, mode) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* A directory of the state store must be ours alone: its status files say which process
+ * is a container's, and `kill` and `delete` act on that process. */
+static int check_private_dir(const char *what, const char *path, const struct stat *st,
+			     krun_error_t *err)
+{
+	if (S_ISLNK(st->st_mode))
+		return krun_make_error(err, ELOOP, "%s `%s` is a symbolic link: refusing to use it",
+				       what, path);
+	if (!S_ISDIR(st->st_mode))
+		return krun_make_error(err, ENOTDIR, "%s `%s` is not a directory", what, path);
+	if (st->st_uid != geteuid())
+		return krun_make_error(err, EPERM,
+				       "%s `%s` is owned by uid %u, not by uid %u who runs krun: "
+				       "refusing to use it",
+				       what, path, (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return krun_make_error(err, EPERM,
+				       "%s `%s` is writable by %s (mode %04o): refusing to use it",
+				       what, path, (st->st_mode & S_IWOTH) ? "others" : "its group",
+				       (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+/* The root may be reached through a symlink (the caller named it); what it leads to is
+ * checked. */
+int status_root_check(const char *root, krun_error_t *err)
+{
+	struct stat st;
+
+	if (stat(root, &st) < 0)
+		return krun_make_error(err, errno, "the state root `%s`", root);
+	return check_private_dir("the state root", root, &st, err);
+}
+
 int status_dir_create(const char *root, const char *id, char **dir, krun_error_t *err)
 {
 	cleanup_free char *path = NULL;
@@ -56,6 +106,9 @@ int status_dir_create(const char *root, const char *id, char **dir, krun_error_t
 
 	if (ret < 0)
 		return krun_make_error(err, -ret, "create the state root `%s`", root);
+	ret = status_root_check(root, err);
+	if (ret < 0)
+		return ret;
 	xasprintf(&path, "%s/%s", root, id);
 	if (mkdir(path, 0700) < 0) {
 		if (errno == EEXIST)
@@ -115,7 +168,7 @@ int status_write(const struct container_state *s, krun_error_t *err)
 
 	xasprintf(&tmp, "%s/" STATUS_FILE ".tmp", s->dir);
 	xasprintf(&path, "%s/" STATUS_FILE, s->dir);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return krun_make_error(err, errno, "write `%s`", tmp);
 	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
@@ -159,6 +212,23 @@ static int read_fields(yajl_val doc, struct container_state *s, krun_error_t *er
 	return 0;
 }
 
+/* Every verb reaches a container through status_load, so its directory is checked here,
+ * after the root. A good root (ours, not writable by others) already keeps others from
+ * planting a container in it; this check catches what the root check cannot see: a
+ * directory made while the root was open to others, or by another user who shares a
+ * --root with us, and a symlink put in the place of one. */
+static int check_container_dir(const char *dir, const char *id, krun_error_t *err)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return krun_make_error(err, ENOENT, "container `%s` does not exist", id);
+		return krun_make_error(err, errno, "the state directory `%s`", dir);
+	}
+	return check_private_dir("the state directory", dir, &st, err);
+}
+
 int status_load(const char *root, const char *id, struct container_state **out, krun_error_t *err)
 {
 	cleanup_container_state struct container_state *s = xzalloc(sizeof(*s));
@@ -169,8 +239,18 @@ int status_load(const char *root, const char *id, struct container_state **out, 
 
 	if (!*id || strchr(id, '/') || id[0] == '.')
 		return krun_make_error(err, ENOENT, "container `%s` does not exist", id);
+	ret = status_root_check(root, err);
+	if (ret == -ENOENT) {
+		krun_error_release(err);
+		return krun_make_error(err, ENOENT, "container `%s` does not exist", id);
+	}
+	if (ret < 0)
+		return ret;
 	s->id = xstrdup(id);
 	xasprintf(&s->dir, "%s/%s", root, id);
+	ret = check_container_dir(s->dir, id, err);
+	if (ret < 0)
+		return ret;
 	xasprintf(&path, "%s/" STATUS_FILE, s->dir);
 	ret = read_file_at(AT_FDCWD, path, STATUS_MAX_SIZE, &text, &len);
 	if (ret == -ENOENT || ret == -ENOTDIR)

@@ -1,7 +1,7 @@
 /* The state store: one directory per container under the state root (--root, else
- * $XDG_RUNTIME_DIR/krun, else /run/krun) holding `status` (what the verbs need to find the
- * container again), `config.json` (the bundle's config as it was at create) and, between
- * create and start, the container's start socket (start_socket.h). */
+ * $XDG_RUNTIME_DIR/krun unless krun runs as real root, else /run/krun) holding `status` (what the
+ * verbs need to find the container again), `config.json` (the bundle's config as it was at create)
+ * and, between create and start, the container's start socket (start_socket.h). */
 #ifndef KRUN_OCI_STATUS_H
 #define KRUN_OCI_STATUS_H
 
@@ -32,17 +32,28 @@ struct container_state {
 	bool detached;
 };
 
+/* Whether krun runs as root of the host: euid 0 in the initial user namespace (its
+ * uid_map is the identity over every uid). Real root ignores $XDG_RUNTIME_DIR, which any
+ * user may point at a directory of theirs holding "containers" that name root's
+ * processes; root of a user namespace does not: rootless podman runs the runtime as uid 0
+ * of its namespace with XDG_RUNTIME_DIR naming the user's runtime directory. */
+bool status_real_root(void);
 /* The state root for these global options. Caller frees. */
 char *status_root(const struct cli_globals *g);
+/* Refuses a state root that is not a directory, is owned by another uid than krun's
+ * euid, or is writable by its group or others: -ENOENT when it does not exist. */
+int status_root_check(const char *root, krun_error_t *err);
 
-/* Creates <root>/<id> (and root itself, 0700); fails if the container exists. */
+/* Creates <root>/<id> (and root itself and its parents, 0700), checks the root
+ * (status_root_check); fails if the container exists. */
 int status_dir_create(const char *root, const char *id, char **dir, krun_error_t *err);
 /* Removes <root>/<id> and everything in it; a missing directory is not an error. */
 int status_dir_remove(const char *dir, krun_error_t *err);
 
 /* Writes <dir>/status atomically. */
 int status_write(const struct container_state *s, krun_error_t *err);
-/* Reads <root>/<id>/status: "container `id` does not exist" when there is none. */
+/* Reads <root>/<id>/status: "container `id` does not exist" when there is none. The root
+ * and <root>/<id> are checked as status_root_check says (-EPERM, -ELOOP, -ENOTDIR). */
 int status_load(const char *root, const char *id, struct container_state **out, krun_error_t *err);
 void container_state_free(struct container_state *s);
 

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PAGE_SIZE    4096ULL
 #define PAGE_DOWN(x) ((x) & ~(PAGE_SIZE - 1))
@@ -182,17 +184,60 @@ static int map_segment(const struct elf_file *f, struct guest_mem *m, const stru
 	return 0;
 }
 
+/* In pieces: one read(2) moves at most about 2 GiB. */
 static int copy_segment(const struct elf_file *f, struct guest_mem *m, const struct segment *s,
 			krun_error_t *err)
 {
-	return read_exact(f, guest_mem_ptr(m, s->gpa, s->filesz), s->filesz, s->offset, err);
+	uint8_t *host = guest_mem_ptr(m, s->gpa, s->filesz);
+	uint64_t done = 0;
+
+	while (done < s->filesz) {
+		uint64_t n = s->filesz - done < (1ULL << 30) ? s->filesz - done : (1ULL << 30);
+		int ret = read_exact(f, host + done, n, s->offset + done, err);
+
+		if (ret < 0)
+			return ret;
+		done += n;
+	}
+	return 0;
 }
 
-int kernel_load(struct guest_mem *m, const char *path, uint64_t *entry, krun_error_t *err)
+/* The inode number the kernel gives the initial user namespace (PROC_USER_INIT_INO). */
+#define INITIAL_USERNS_INO 0xeffffffdULL
+
+/* Rootless podman runs us as uid 0 of its user namespace, where real root's installed
+ * kernel shows as the overflow uid, its owner being unmapped. The namespace's own uid of
+ * that number (a subuid of the same user) shows so too, but an image's kernel is never
+ * mapped, so such a file is one the user named themselves. */
+static bool owner_outside_userns(uid_t uid)
+{
+	cleanup_free char *text = NULL;
+	unsigned long overflow = 65534;
+	struct stat ns;
+
+	if (geteuid() != 0 || stat("/proc/self/ns/user", &ns) < 0 ||
+	    ns.st_ino == INITIAL_USERNS_INO)
+		return false;
+	if (read_file_at(AT_FDCWD, "/proc/sys/kernel/overflowuid", 64, &text, NULL) == 0)
+		sscanf(text, "%lu", &overflow);
+	return uid == (uid_t)overflow;
+}
+
+/* Whether the pages of the file may back guest RAM (loader.h says why so few may). */
+static bool may_map(const struct stat *st, bool custom)
+{
+	if (custom || (st->st_mode & (S_IWGRP | S_IWOTH)))
+		return false;
+	return st->st_uid == 0 || st->st_uid == geteuid() || owner_outside_userns(st->st_uid);
+}
+
+int kernel_load(struct guest_mem *m, const char *path, bool custom, uint64_t *entry,
+		krun_error_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct elf_file f = { .path = path, .fd = fd };
 	struct stat st;
+	bool mappable;
 	int ret;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
@@ -200,13 +245,14 @@ int kernel_load(struct guest_mem *m, const char *path, uint64_t *entry, krun_err
 	if (!S_ISREG(st.st_mode))
 		return krun_make_error(err, ENOEXEC, "kernel `%s`: not a regular file", path);
 	f.size = (uint64_t)st.st_size;
+	mappable = may_map(&st, custom);
 	ret = read_elf(&f, m, err);
 	if (ret < 0)
 		return ret;
 	for (unsigned i = 0; i < f.nseg && ret == 0; i++) {
 		if (f.seg[i].filesz == 0)
 			continue;
-		if (can_map(&f, i))
+		if (mappable && can_map(&f, i))
 			ret = map_segment(&f, m, &f.seg[i], err);
 		else
 			ret = copy_segment(&f, m, &f.seg[i], err);

@@ -340,7 +340,7 @@ static int build_and_run(struct machine *m, krun_error_t *err)
 	int ret = vm_create(&vc, &m->vm, err);
 
 	if (ret == 0)
-		ret = vm_load_kernel(m->vm, cfg->kernel_path, err);
+		ret = vm_load_kernel(m->vm, cfg->kernel_path, cfg->kernel_custom, err);
 	if (ret < 0)
 		return ret;
 	m->cmdline = base_cmdline(cfg);

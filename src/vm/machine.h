@@ -14,6 +14,7 @@ struct machine_config {
 	unsigned cpus;		 /* 1..16 */
 	uint64_t ram_mib;	 /* guest RAM */
 	const char *kernel_path; /* uncompressed vmlinux ELF */
+	bool kernel_custom;	 /* not krun's installed kernel: copied, never mapped */
 	/* Appended to the built-in command line; may be NULL. */
 	const char *kernel_cmdline_extra;
 	bool nested_virt; /* expose VMX/SVM in CPUID */

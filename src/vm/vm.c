@@ -109,9 +109,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err)
 	return 0;
 }
 
-int vm_load_kernel(struct vm *vm, const char *path, krun_error_t *err)
+int vm_load_kernel(struct vm *vm, const char *path, bool custom, krun_error_t *err)
 {
-	int ret = kernel_load(&vm->mem, path, &vm->entry, err);
+	int ret = kernel_load(&vm->mem, path, custom, &vm->entry, err);
 
 	if (ret == 0)
 		vm->kernel_loaded = true;

@@ -25,8 +25,8 @@ struct vm_config {
 
 /* Opens KVM and creates the VM: guest RAM, irqchip, PIT, vCPUs, the event loop. */
 int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err);
-/* Loads the vmlinux ELF at path (see loader.h). */
-int vm_load_kernel(struct vm *vm, const char *path, krun_error_t *err);
+/* Loads the vmlinux ELF at path (see loader.h; custom: not krun's installed kernel). */
+int vm_load_kernel(struct vm *vm, const char *path, bool custom, krun_error_t *err);
 /* Writes the boot structures with this kernel command line, sets the boot vCPU's
  * registers and starts the vCPU threads. MMIO registration is closed from here on. */
 int vm_start(struct vm *vm, const char *cmdline, krun_error_t *err);

@@ -384,3 +384,75 @@ LONG_RUNNING=(sh -c 'trap "echo got-term; exit 3" TERM; echo up; while :; do sle
 	assert_success
 	assert_output 1
 }
+
+# A root process that a planted state names: the reproduction of issue 10.
+start_victim() {
+	sleep 300 > /dev/null 2>&1 3>&- &
+	VICTIM=$!
+}
+
+@test "real root ignores a state planted in XDG_RUNTIME_DIR: list does not show it, kill does not reach it" {
+	local xdg=$BATS_TEST_TMPDIR/xdg start
+	start_victim
+	start=$(sed 's/.*) //' "/proc/$VICTIM/stat" | cut -d' ' -f20)
+	mkdir -p "$xdg/krun/evil"
+	cat > "$xdg/krun/evil/status" <<- EOF
+		{"pid":$VICTIM,"process-start-time":$start,"bundle":"/","rootfs":"/",
+		 "created":"2026-01-01T00:00:00Z","owner":"nobody","cgroup-manager":0,
+		 "cgroup-path":null,"detached":true}
+	EOF
+	chown -R 65534:65534 "$xdg"
+	local list_out kill_status kill_out state alive=no
+	list_out=$(XDG_RUNTIME_DIR="$xdg" "$KRUN_BIN" list 2>&1) || fail "list failed: $list_out"
+	kill_status=0
+	kill_out=$(XDG_RUNTIME_DIR="$xdg" "$KRUN_BIN" kill evil KILL 2>&1) || kill_status=$?
+	# Killed, our child is a zombie (which kill -0 still finds) or already reaped.
+	state=$(sed 's/.*) //' "/proc/$VICTIM/stat" 2> /dev/null | cut -d' ' -f1)
+	[ -z "$state" ] || [ "$state" = Z ] || alive=yes
+	kill "$VICTIM" 2> /dev/null || true
+	[[ $list_out != *evil* ]] || fail "list shows the planted container: $list_out"
+	[ "$kill_status" -ne 0 ] || fail "krun kill evil succeeded"
+	[[ $kill_out == *"does not exist"* ]] || fail "unexpected: $kill_out"
+	assert_equal "$alive" yes
+}
+
+@test "a state root owned by another user, or writable by others, is refused" {
+	mkdir -p "$ROOT"
+	chown 65534 "$ROOT"
+	run krun list
+	assert_failure
+	assert_output --partial "the state root \`$ROOT\` is owned by uid 65534"
+	make_bundle -- true
+	run krun create --bundle "$BUNDLE" "$ID"
+	assert_failure
+	assert_output --partial "is owned by uid 65534"
+	chown 0 "$ROOT"
+	chmod 0777 "$ROOT"
+	run krun list
+	assert_failure
+	assert_output --partial "is writable by others (mode 0777)"
+	[ -z "$(ls -A "$ROOT")" ] || fail "create left $(ls -A "$ROOT")"
+	chmod 0700 "$ROOT"
+}
+
+@test "--pid-file through a planted symlink replaces the symlink and leaves its target untouched" {
+	local precious=$BATS_TEST_TMPDIR/precious pidfile=$BATS_TEST_TMPDIR/pidfile
+	echo precious > "$precious"
+	ln -s "$precious" "$pidfile"
+	make_bundle -- "${LONG_RUNNING[@]}"
+	krun create --bundle "$BUNDLE" --pid-file "$pidfile" "$ID" > "$OUT" 2>&1
+	[ ! -L "$pidfile" ] || fail "the pid file is still a symlink"
+	assert_equal "$(cat "$pidfile")" "$(state_field pid)"
+	assert_equal "$(cat "$precious")" precious
+}
+
+@test "an image's own kernel, truncated by the workload while it runs, does not crash the VMM" {
+	make_bundle -- sh -c 'truncate -s 0 /boot/vmlinux && ls -l /boot && echo survived'
+	mkdir -p "$BUNDLE/rootfs/boot"
+	cp "$KRUN_KERNEL" "$BUNDLE/rootfs/boot/vmlinux"
+	echo '{"kernel_path": "/boot/vmlinux", "kernel_format": 1}' > "$BUNDLE/rootfs/.krun_vm.json"
+	run krun run --bundle "$BUNDLE" "$ID"
+	assert_success
+	assert_output --partial survived
+	[ ! -s "$BUNDLE/rootfs/boot/vmlinux" ] || fail "the workload did not truncate the kernel"
+}

@@ -7,15 +7,19 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RAM_SIZE (64ULL << 20)
 #define MIB	 0x100000ULL
 #define FILLER	 0xaa
 
-static char path[] = "/tmp/vm_loader_test.XXXXXX";
+static char path[256] = "/tmp/vm_loader_test.XXXXXX";
+static bool custom; /* load the next kernels as an image's own */
 
 struct image {
 	Elf64_Ehdr eh;
@@ -90,7 +94,7 @@ static int load(struct guest_mem *m, uint64_t *entry, char **msg)
 		printf("Bail out! %s\n", err->msg);
 		exit(1);
 	}
-	ret = kernel_load(m, path, entry, &err);
+	ret = kernel_load(m, path, custom, entry, &err);
 	free(*msg);
 	*msg = err ? xstrdup(err->msg) : NULL;
 	krun_error_release(&err);
@@ -253,6 +257,116 @@ static void test_refusals(void)
 	expect_refused(&im, "an ELF without PT_LOAD is refused", "no loadable segment");
 }
 
+/* Whether guest RAM shows a rewrite of the file's first segment byte: mapped, not copied. */
+static bool backed_by_file(const struct guest_mem *m)
+{
+	uint8_t *seg0 = guest_mem_ptr(m, 2 * MIB + 0x1000, 1), b = 0x77;
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0 && pwrite(fd, &b, 1, 0x1000) == 1;
+
+	close(fd);
+	return ok && seg0[0] == 0x77;
+}
+
+static bool loads_mapped(const char *what)
+{
+	struct guest_mem m = { 0 };
+	struct image im;
+	uint64_t entry;
+	char *msg = NULL;
+	bool mapped;
+
+	default_image(&im);
+	write_full(&im);
+	if (load(&m, &entry, &msg) < 0) {
+		printf("#   %s: %s\n", what, msg);
+		mapped = true;
+	} else {
+		mapped = backed_by_file(&m);
+	}
+	free(msg);
+	guest_mem_unmap(&m);
+	return mapped;
+}
+
+/* Only a kernel nobody but root and us can shrink is mapped (loader.h). */
+static void test_who_is_mapped(void)
+{
+	ok(loads_mapped("root's 0600 file"), "the installed kernel, ours and private, is mapped");
+	chmod(path, 0664);
+	ok(!loads_mapped("group-writable"), "a kernel its group may write is copied");
+	chmod(path, 0600);
+	if (chown(path, 65534, 65534) < 0)
+		printf("#   chown: %m\n");
+	ok(!loads_mapped("owned by 65534"), "a kernel another user owns is copied");
+	if (chown(path, 0, 0) < 0)
+		printf("#   chown: %m\n");
+	custom = true;
+	ok(!loads_mapped("custom"), "an image's kernel is copied");
+	custom = false;
+}
+
+/* Reads every byte of the pages the loader filled, in a child: a SIGBUS kills the child,
+ * not the test. */
+static bool guest_pages_readable(const struct guest_mem *m, const struct image *im)
+{
+	const volatile uint8_t *seg0 = guest_mem_ptr(m, 2 * MIB, 0x4000);
+	const volatile uint8_t *seg1 = guest_mem_ptr(m, 3 * MIB, 0x1000);
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		unsigned sum = 0;
+
+		for (size_t i = 0; i < 0x4000; i++)
+			sum += seg0[i];
+		for (size_t i = 0; i < 0x1000; i++)
+			sum += seg1[i];
+		(void)sum;
+		_exit(memcmp((const void *)(seg0 + 0x1000), im->data, 0x1800) == 0 ? 0 : 2);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return false;
+	if (WIFSIGNALED(status))
+		printf("#   the child died of signal %d\n", WTERMSIG(status));
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* An image may bring its own kernel, and the container can truncate it while the VM
+ * runs: the guest's RAM must not become SIGBUS for the VMM. */
+static void test_custom_truncated(void)
+{
+	char dir[] = "/tmp/vm_loader_custom.XXXXXX", *saved = xstrdup(path);
+	struct guest_mem m = { 0 };
+	struct image im;
+	uint64_t entry;
+	char *msg = NULL;
+	int fd;
+
+	if (!mkdtemp(dir)) {
+		printf("Bail out! mkdtemp: %m\n");
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/vmlinux", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	close(fd);
+	default_image(&im);
+	write_full(&im);
+	custom = true;
+	is_int(load(&m, &entry, &msg), 0, "a custom kernel loads");
+	custom = false;
+	ok(truncate(path, 0) == 0, "truncate the custom kernel's file");
+	ok(guest_pages_readable(&m, &im), "every loaded guest page still reads, with its bytes");
+	free(msg);
+	guest_mem_unmap(&m);
+	unlink(path);
+	rmdir(dir);
+	strcpy(path, saved);
+	free(saved);
+}
+
 static void test_not_a_file(void)
 {
 	struct guest_mem m = { 0 };
@@ -260,11 +374,11 @@ static void test_not_a_file(void)
 	uint64_t entry;
 
 	guest_mem_map(&m, RAM_SIZE, &err);
-	is_int(kernel_load(&m, "/nonexistent/vmlinux", &entry, &err), -ENOENT,
+	is_int(kernel_load(&m, "/nonexistent/vmlinux", false, &entry, &err), -ENOENT,
 	       "a missing file is ENOENT");
 	ok(err && strstr(err->msg, "/nonexistent/vmlinux"), "the message names the file");
 	krun_error_release(&err);
-	is_int(kernel_load(&m, "/tmp", &entry, &err), -ENOEXEC, "a directory is refused");
+	is_int(kernel_load(&m, "/tmp", false, &entry, &err), -ENOEXEC, "a directory is refused");
 	krun_error_release(&err);
 	guest_mem_unmap(&m);
 }
@@ -281,6 +395,8 @@ int main(void)
 	test_good_image();
 	test_unaligned_head();
 	test_refusals();
+	test_who_is_mapped();
+	test_custom_truncated();
 	test_not_a_file();
 	unlink(path);
 	return tap_done();
