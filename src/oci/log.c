@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yajl/yajl_gen.h>
 
 static const char *const level_names[] = { "error", "warning", "debug" };
@@ -22,13 +24,19 @@ int log_open(const struct cli_globals *g, krun_error_t *err)
 	if (!g->log_path)
 		return 0;
 	/* Appended to, so it cannot be replaced as the pid file is: a symlink planted in its
-	 * place is refused instead of followed to a file of the caller's. */
-	log_state.fd =
-	    open(g->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (log_state.fd < 0 && errno == ELOOP)
+	 * place by another user is refused instead of followed to a file of the caller's. One
+	 * of root's or the caller's own (/dev/stderr) is followed: nobody else can make one. */
+	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+	struct stat st;
+
+	log_state.fd = open(g->log_path, flags | O_NOFOLLOW, 0600);
+	if (log_state.fd < 0 && errno == ELOOP && lstat(g->log_path, &st) == 0 &&
+	    S_ISLNK(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()))
+		log_state.fd = open(g->log_path, flags, 0600);
+	else if (log_state.fd < 0 && errno == ELOOP)
 		return krun_make_error(err, ELOOP,
-				       "log file `%s` is a symbolic link: krun does not write "
-				       "through one",
+				       "log file `%s` is a symbolic link of another user's: krun "
+				       "does not write through it",
 				       g->log_path);
 	if (log_state.fd < 0)
 		return krun_make_error(err, errno, "open log file `%s`", g->log_path);
