@@ -19,6 +19,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -652,6 +654,25 @@ static void test_malformed(void)
 	ok(1, "the device survived every malformed packet");
 }
 
+/* Turns of the loop that saw a release in progress: fewer connections than at the reset,
+ * but some. */
+static unsigned probe_start, probe_mid;
+
+/* Runs once per turn of the event loop (its fd is always readable), on the loop thread. */
+static void probe(void *opaque, uint32_t events)
+{
+	unsigned n = to_vsock(opaque)->nconns;
+	(void)events;
+
+	if (n && n < probe_start)
+		__atomic_add_fetch(&probe_mid, 1, __ATOMIC_RELAXED);
+}
+
+static unsigned vs_nconns(const struct guest *g)
+{
+	return __atomic_load_n(&to_vsock(g->dev)->nconns, __ATOMIC_RELAXED);
+}
+
 static void test_cap(void)
 {
 	struct guest g;
@@ -674,8 +695,22 @@ static void test_cap(void)
 	       send_pkt(&g, (struct hdr_args){ 40000, 1500, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
 	       expect_op(&g, 1500, 40000, VIRTIO_VSOCK_OP_RESPONSE),
 	   "after one is released, a new one fits");
+
+	/* A reset releases them all, without one turn of the loop closing all 1024. */
+	krun_error_t err = NULL;
+	int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	probe_start = vs_nconns(&g);
+	if (efd < 0 || event_loop_add(g.dev->loop, efd, EPOLLIN, probe, g.dev, &err) < 0)
+		drv_bail("probe fd");
+	mmio_w32(&g.t, VIRTIO_MMIO_STATUS, 0);
+	for (int i = 0; i < 5000 && vs_nconns(&g); i++)
+		usleep(1000);
+	is_int(vs_nconns(&g), 0, "a device reset releases every connection");
+	ok(__atomic_load_n(&probe_mid, __ATOMIC_RELAXED) >= VSOCK_MAX_CONNECTIONS / 256 - 1,
+	   "over several turns of the event loop, serving other fds in between");
 	close(lfd);
 	guest_destroy(&g);
+	close(efd);
 }
 
 static void test_reset(void)

@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -138,12 +139,22 @@ void conn_release(struct conn *c, bool rst)
 	vs->nconns--;
 }
 
+bool conn_release_some(struct vsock *vs, unsigned max)
+{
+	for (unsigned i = 0; i < VSOCK_HASH_SIZE; i++) {
+		while (vs->hash[i]) {
+			if (max-- == 0)
+				return false;
+			conn_release(vs->hash[i], false);
+		}
+	}
+	vs->nrst = vs->rst_head = 0;
+	return true;
+}
+
 void conn_release_all(struct vsock *vs)
 {
-	for (unsigned i = 0; i < VSOCK_HASH_SIZE; i++)
-		while (vs->hash[i])
-			conn_release(vs->hash[i], false);
-	vs->nrst = vs->rst_head = 0;
+	conn_release_some(vs, UINT_MAX);
 }
 
 uint32_t conn_peer_credit(const struct conn *c)

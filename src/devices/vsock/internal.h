@@ -130,6 +130,8 @@ struct conn *conn_new(struct vsock *vs, uint32_t guest_port, uint32_t host_port,
 /* Drops the connection; with rst, the guest is told (RST) unless it already forgot it. */
 void conn_release(struct conn *c, bool rst);
 void conn_release_all(struct vsock *vs);
+/* Releases at most max connections; true when none is left. */
+bool conn_release_some(struct vsock *vs, unsigned max);
 void conn_set_pending(struct conn *c, uint32_t what);
 /* Re-registers the host fd for what the connection can do now. False when it failed and
  * the connection was released. */
