@@ -39,8 +39,12 @@ struct guest {
 	pthread_t loop_thread;
 };
 
-/* Counted on the loop thread, read by the test thread. */
-static unsigned long probe_calls;
+/* Counted on the loop thread, read by the test thread: turns of the loop while the
+ * request is served (armed, and its used ring has not moved). */
+static bool probe_armed;
+static const struct vring_used *probe_used;
+static uint16_t probe_idx;
+static unsigned long probe_turns;
 static uint64_t probe_last_ns, probe_max_gap_ns;
 static uint64_t probe_last_cpu_ns, probe_max_cpu_ns; /* the loop thread's CPU time */
 static unsigned long probe_over_2ms;		     /* turns of more than 2 ms of CPU */
@@ -72,7 +76,9 @@ static void probe(void *opaque, uint32_t events)
 		probe_over_2ms++;
 	probe_last_ns = t;
 	probe_last_cpu_ns = cpu;
-	__atomic_add_fetch(&probe_calls, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&probe_armed, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&probe_used->idx, __ATOMIC_ACQUIRE) == probe_idx)
+		__atomic_add_fetch(&probe_turns, 1, __ATOMIC_RELAXED);
 }
 
 static void guest_boot(struct guest *g)
@@ -145,11 +151,14 @@ static void test_huge_chain(void)
 	struct drv_seg s = { small, SMALL_LEN, true };
 	uint16_t after = vring_driver_add(&g.q, &s, 1);
 
-	unsigned long calls0 = __atomic_load_n(&probe_calls, __ATOMIC_RELAXED);
+	probe_used = g.q.used;
+	probe_idx = g.q.used->idx;
+	__atomic_store_n(&probe_armed, true, __ATOMIC_RELEASE);
 	uint64_t t0 = now_ns();
 	mmio_w32(&g.t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	bool done = wait_used(&g, &id, &len);
-	unsigned long turns = __atomic_load_n(&probe_calls, __ATOMIC_RELAXED) - calls0;
+	__atomic_store_n(&probe_armed, false, __ATOMIC_RELEASE);
+	unsigned long turns = __atomic_load_n(&probe_turns, __ATOMIC_RELAXED);
 	uint64_t total = (uint64_t)NSEGS * SEG_LEN;
 	ok(done && id == big, "the 4 GiB request is served");
 	is_int(len, total, "every byte of it is filled");
