@@ -18,6 +18,9 @@
 /* Chains handled per callback before yielding to other fds of the event loop. */
 #define RX_BUDGET 64
 #define TX_BUDGET 64
+/* Bytes moved per callback, whatever the chains' sizes: a chain may hold up to 4 GiB, and
+ * a host fd that never blocks (a file, /dev/zero) would take it all in one turn. */
+#define IO_SLICE (256 * 1024)
 
 /* A chain fits in one readv/writev: Linux takes up to 1024 segments (UIO_MAXIOV). */
 _Static_assert(VIRTQUEUE_MAX_SEGS <= 1024, "chains must fit in one readv/writev");
@@ -78,7 +81,24 @@ static bool can_read(const struct console_port *p)
 	return p->con->active && p->in.fd >= 0 && p->guest_open && !p->in_eof;
 }
 
-static enum rx_result rx_one(struct console_port *p)
+/* The leading segments holding at most max bytes: returns their count (n when max is 0)
+ * after trimming the last one, whose full length goes to *full. */
+static unsigned iov_limit(struct iovec *iov, unsigned n, size_t max, size_t *full)
+{
+	size_t sum = 0;
+	unsigned k = 0;
+
+	while (k < n && sum < max)
+		sum += iov[k++].iov_len;
+	if (k == 0)
+		return n;
+	*full = iov[k - 1].iov_len;
+	if (sum > max)
+		iov[k - 1].iov_len -= sum - max;
+	return k;
+}
+
+static enum rx_result rx_one(struct console_port *p, size_t *left)
 {
 	struct virtqueue *vq = &p->con->dev.vq[PORT_RXQ(p->id)];
 	ssize_t n;
@@ -91,9 +111,13 @@ static enum rx_result rx_one(struct console_port *p)
 	if (p->rx->in_len == 0) {
 		n = 0; /* nothing writable in it: hand it back empty */
 	} else {
+		size_t full = 0;
+		unsigned k = iov_limit(p->rx->in, p->rx->nin, *left, &full);
 		do
-			n = readv(p->in.fd, p->rx->in, p->rx->nin);
+			n = readv(p->in.fd, p->rx->in, k);
 		while (n < 0 && errno == EINTR);
+		if (k)
+			p->rx->in[k - 1].iov_len = full;
 		if (n < 0 && errno == EAGAIN)
 			return RX_WOULD_BLOCK;
 		if (n <= 0) {
@@ -105,6 +129,7 @@ static enum rx_result rx_one(struct console_port *p)
 	}
 	virtqueue_push(vq, p->rx->head, n);
 	p->rx_held = false;
+	*left -= (size_t)n < *left ? (size_t)n : *left;
 	return RX_DELIVERED;
 }
 
@@ -114,14 +139,15 @@ void console_port_rx(struct console_port *p)
 	unsigned q = PORT_RXQ(p->id), n;
 	enum rx_result r = RX_NO_BUFFERS;
 	bool pushed = false;
+	size_t left = IO_SLICE;
 
-	for (n = 0; n < RX_BUDGET && can_read(p); n++) {
-		r = rx_one(p);
+	for (n = 0; n < RX_BUDGET && left && can_read(p); n++) {
+		r = rx_one(p, &left);
 		if (r != RX_DELIVERED)
 			break;
 		pushed = true;
 	}
-	bool more = n == RX_BUDGET;
+	bool more = n == RX_BUDGET || (!left && r == RX_DELIVERED);
 	if (pushed)
 		virtio_signal_used(&c->dev, q);
 	/* Everything read was pushed above, so the guest sees the data before the close:
@@ -147,14 +173,20 @@ static void iov_consume(struct iovec **iov, unsigned *n, size_t bytes)
 	}
 }
 
-/* Writes the rest of the held chain. False when out.fd would block. */
-static bool tx_write_held(struct console_port *p)
+/* Writes the rest of the held chain, *left bytes at most. False when out.fd would block
+ * or *left ran out. */
+static bool tx_write_held(struct console_port *p, size_t *left)
 {
 	for (;;) {
 		iov_consume(&p->tx_iov, &p->tx_niov, 0);
 		if (!p->tx_niov || p->out.fd < 0 || p->out_failed)
 			return true; /* done, or discarded */
-		ssize_t n = writev(p->out.fd, p->tx_iov, p->tx_niov);
+		if (!*left)
+			return false;
+		size_t full = 0;
+		unsigned k = iov_limit(p->tx_iov, p->tx_niov, *left, &full);
+		ssize_t n = writev(p->out.fd, p->tx_iov, k);
+		p->tx_iov[k - 1].iov_len = full;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -164,12 +196,14 @@ static bool tx_write_held(struct console_port *p)
 			return true;
 		}
 		iov_consume(&p->tx_iov, &p->tx_niov, n);
+		*left -= (size_t)n < *left ? (size_t)n : *left;
 	}
 }
 
 static enum tx_result tx_run(struct console_port *p, unsigned budget, bool *pushed)
 {
 	struct virtqueue *vq = &p->con->dev.vq[PORT_TXQ(p->id)];
+	size_t left = IO_SLICE;
 
 	for (unsigned n = 0; n < budget; n++) {
 		if (!p->tx_held) {
@@ -179,8 +213,8 @@ static enum tx_result tx_run(struct console_port *p, unsigned budget, bool *push
 			p->tx_iov = p->tx->out;
 			p->tx_niov = p->tx->nout;
 		}
-		if (!tx_write_held(p))
-			return TX_BLOCKED;
+		if (!tx_write_held(p, &left))
+			return left ? TX_BLOCKED : TX_MORE;
 		virtqueue_push(vq, p->tx->head, 0);
 		p->tx_held = false;
 		*pushed = true;
@@ -208,10 +242,11 @@ void console_port_tx(struct console_port *p)
 void console_port_drain(struct console_port *p)
 {
 	bool pushed = false;
+	enum tx_result r;
 
-	while (tx_run(p, UINT_MAX, &pushed) == TX_BLOCKED) {
+	while ((r = tx_run(p, UINT_MAX, &pushed)) != TX_EMPTY) {
 		struct pollfd pfd = { .fd = p->out.fd, .events = POLLOUT };
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		if (r == TX_BLOCKED && poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			p->out_failed = true;
 	}
 	if (pushed)

@@ -1,5 +1,7 @@
 /* virtio-rng: every writable buffer the guest queues is filled from the kernel's
- * getrandom(), on the event loop thread. */
+ * getrandom(), on the event loop thread. A chain may be as large as 4 GiB: it is filled a
+ * slice per turn of the loop, and held (popped, not yet used) in between, so that no
+ * request keeps the loop from the console and TSI for longer than a slice takes. */
 #include "rng.h"
 
 #include <errno.h>
@@ -15,23 +17,35 @@
 #define RNG_QUEUE_SIZE 256
 /* Requests served per callback before yielding to the rest of the event loop. */
 #define RNG_BUDGET 64
+/* Bytes filled per callback: about a tenth of a millisecond of getrandom here. */
+#define RNG_SLICE (128 * 1024)
 
 struct rng {
 	struct virtio_device dev;
 	pthread_mutex_t lock;
 	bool active;
 	bool kick_watched;
+	bool held;   /* chain is popped and partly filled */
+	size_t done; /* bytes of chain filled so far */
 	struct vq_chain chain;
 };
 
-/* Fills the chain's writable segments; returns the bytes written. */
-static size_t fill_random(const struct vq_chain *chain)
+/* Fills at most max bytes of the chain's writable segments from offset off; returns the
+ * bytes written, short only when getrandom fails. */
+static size_t fill_random(const struct vq_chain *chain, size_t off, size_t max)
 {
 	size_t total = 0;
 
-	for (unsigned i = 0; i < chain->nin; i++) {
-		char *p = chain->in[i].iov_base;
-		size_t left = chain->in[i].iov_len;
+	for (unsigned i = 0; i < chain->nin && total < max; i++) {
+		if (off >= chain->in[i].iov_len) {
+			off -= chain->in[i].iov_len;
+			continue;
+		}
+		char *p = (char *)chain->in[i].iov_base + off;
+		size_t left = chain->in[i].iov_len - off;
+		off = 0;
+		if (left > max - total)
+			left = max - total;
 		while (left) {
 			ssize_t n = getrandom(p, left, 0);
 			if (n < 0 && errno == EINTR)
@@ -46,23 +60,46 @@ static size_t fill_random(const struct vq_chain *chain)
 	return total;
 }
 
+static void kick_again(struct rng *r)
+{
+	uint64_t one = 1; /* more to do: come back after the other fds */
+
+	while (write(r->dev.kick_fd[0], &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Fills chains for at most RNG_SLICE bytes and RNG_BUDGET chains; a chain not finished
+ * stays held for the next turn. */
 static void rng_serve(struct rng *r)
 {
 	struct virtqueue *vq = &r->dev.vq[0];
+	size_t budget = RNG_SLICE;
 	bool pushed = false;
 	unsigned n;
 
-	for (n = 0; n < RNG_BUDGET && virtqueue_pop(vq, &r->chain) > 0; n++) {
-		virtqueue_push(vq, r->chain.head, fill_random(&r->chain));
+	for (n = 0; n < RNG_BUDGET && budget; n++) {
+		if (!r->held && virtqueue_pop(vq, &r->chain) <= 0)
+			break;
+		if (!r->held) {
+			r->held = true;
+			r->done = 0;
+		}
+		size_t want = r->chain.in_len - r->done;
+		size_t ask = want < budget ? want : budget;
+		size_t got = fill_random(&r->chain, r->done, ask);
+		r->done += got;
+		budget -= got;
+		if (got == ask && r->done < r->chain.in_len)
+			break; /* the slice is spent: the rest of this chain waits */
+		/* in_len fits in 32 bits: the virtqueue refuses longer chains */
+		virtqueue_push(vq, r->chain.head, (uint32_t)r->done);
+		r->held = false;
 		pushed = true;
 	}
 	if (pushed)
 		virtio_signal_used(&r->dev, 0);
-	if (n == RNG_BUDGET) {
-		uint64_t one = 1; /* more may be queued: come back after the other fds */
-		while (write(r->dev.kick_fd[0], &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-	}
+	if (n == RNG_BUDGET || !budget || r->held)
+		kick_again(r);
 }
 
 static void on_kick(void *opaque, uint32_t events)
@@ -98,6 +135,7 @@ static void rng_reset(struct virtio_device *dev)
 
 	pthread_mutex_lock(&r->lock);
 	r->active = false;
+	r->held = false; /* the transport is about to forget the ring */
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -311,6 +311,19 @@ tsi_bundle() {
 	assert_output "echo: over-vsock"
 }
 
+@test "TSI: a guest user's AF_UNIX connect reaches the host socket as that user (SO_PEERCRED)" {
+	local dir=$BATS_TEST_TMPDIR/sockdir
+	mkdir -p "$dir"
+	host srv unix-peercred-server "$dir/peer.sock"
+	tsi_bundle --jq ".process.user = {uid: 1000, gid: 1000}" \
+		--jq ".mounts = [{destination: \"/hostsock\", type: \"bind\", source: \"$dir\", options: [\"rbind\"]}]" \
+		-- krun-testprog unix-talk /hostsock/peer.sock who
+	run --separate-stderr krun_run
+	assert_status 0
+	assert_output "peer uid=1000 gid=1000"
+	grep -qx "peer uid=1000 gid=1000" "$BATS_TEST_TMPDIR/srv"
+}
+
 @test "TSI: podman run -p publishes a server in the guest" {
 	PODMAN_TEST=$BATS_TEST_NAME
 	clients_setup_file podman conmon

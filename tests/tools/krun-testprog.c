@@ -820,6 +820,41 @@ static int unix_echo_server(char **argv)
 	}
 }
 
+/* Answers each client's text with the client's ids as the kernel reports them
+ * (SO_PEERCRED), and prints them. */
+static int unix_peercred_server(char **argv)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	unlink(argv[0]);
+	if (fd < 0 || unix_addr(argv[0], &sun) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0)
+		return fail("bind/listen", argv[0]);
+	chmod(argv[0], 0777);
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		char msg[64];
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		/* The client's text is read first: closing with it unread would reset. */
+		if (read(c, msg, sizeof(msg)) > 0 &&
+		    getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+			int n =
+			    snprintf(msg, sizeof(msg), "peer uid=%u gid=%u", cred.uid, cred.gid);
+			if (write(c, msg, n) == n)
+				shutdown(c, SHUT_WR);
+			printf("%s\n", msg);
+			fflush(stdout);
+		}
+		close(c);
+	}
+}
+
 /* Connects to a unix stream socket, sends the text, prints the answer. */
 static int unix_talk(char **argv)
 {
@@ -872,6 +907,7 @@ static const struct command {
 	{ "dns-server", 2, dns_server, "ADDR PORT" },
 	{ "unix-echo-server", 1, unix_echo_server, "PATH" },
 	{ "unix-talk", 2, unix_talk, "PATH TEXT" },
+	{ "unix-peercred-server", 1, unix_peercred_server, "PATH" },
 };
 
 int main(int argc, char **argv)

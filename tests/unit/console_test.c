@@ -16,7 +16,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
@@ -24,6 +27,7 @@
 
 #include "devices/console.h"
 #include "devices/console_internal.h"
+#include "vm/event_loop.h"
 #include "tap.h"
 #include "vring_driver.h"
 
@@ -670,6 +674,72 @@ static void test_no_signal_port(void)
 	guest_destroy(&g);
 }
 
+/* Turns of the event loop while a request is served: its used ring has not moved. */
+struct probe {
+	bool armed;
+	const struct vring_used *used;
+	uint16_t idx;
+	unsigned long turns;
+};
+
+/* Its fd is always readable: it runs once per turn of the event loop, on its thread. */
+static void probe(void *opaque, uint32_t events)
+{
+	struct probe *pr = opaque;
+	(void)events;
+
+	if (__atomic_load_n(&pr->armed, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&pr->used->idx, __ATOMIC_ACQUIRE) == pr->idx)
+		__atomic_add_fetch(&pr->turns, 1, __ATOMIC_RELAXED);
+}
+
+/* One chain of 64 MiB to a stdout that never blocks (a file): written a slice per turn of
+ * the event loop, not in one turn. */
+static void test_huge_chain_to_file(void)
+{
+	enum { SEGS = 64 };
+	static struct drv_seg segs[SEGS];
+	char path[] = "/tmp/console-out-XXXXXX";
+	struct guest g;
+	struct pipes p;
+	krun_error_t err = NULL;
+	uint32_t id, len;
+	struct stat st;
+
+	make_pipes(&p);
+	int out = mkstemp(path);
+	if (out < 0)
+		drv_bail("mkstemp");
+	unlink(path);
+	struct console_config cfg = {
+		.in_fd = p.in[0], .out_fd = out, .err_fd = p.err[1], .console_log_fd = -1
+	};
+	guest_boot(&g, &cfg);
+	test_handshake(&g);
+	struct probe pr = { .used = g.q[PORT_TXQ(2)].used, .idx = g.q[PORT_TXQ(2)].used->idx };
+	int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || event_loop_add(g.dev->loop, efd, EPOLLIN, probe, &pr, &err) < 0)
+		drv_bail("probe fd");
+	uint64_t buf = fake_ram_buf(&ram, NULL, MIB);
+	for (unsigned i = 0; i < SEGS; i++)
+		segs[i] = (struct drv_seg){ buf, MIB, false };
+	vring_driver_add(&g.q[PORT_TXQ(2)], segs, SEGS);
+	__atomic_store_n(&pr.armed, true, __ATOMIC_RELEASE);
+	kick(&g, PORT_TXQ(2));
+	bool used = false;
+	for (int i = 0; i < 30000 && !used; i++)
+		if (!(used = vring_driver_used(&g.q[PORT_TXQ(2)], &id, &len)))
+			usleep(1000);
+	unsigned long turns = __atomic_load_n(&pr.turns, __ATOMIC_RELAXED);
+	ok(used && fstat(out, &st) == 0 && st.st_size == SEGS * MIB,
+	   "a 64 MiB chain reaches the stdout file whole");
+	ok(turns >= SEGS * MIB / (256 * 1024) - 2,
+	   "at most 256 KiB per turn of the event loop: other fds were served meanwhile");
+	guest_destroy(&g);
+	close(efd), close(out), close(p.in[0]), close(p.in[1]), close(p.out[0]), close(p.out[1]);
+	close(p.err[0]), close(p.err[1]), close(p.log[0]), close(p.log[1]);
+}
+
 int main(void)
 {
 	fake_ram_init(&ram, 256 * MIB);
@@ -679,6 +749,7 @@ int main(void)
 	test_signal_port();
 	test_terminal_signal_port();
 	test_no_signal_port();
+	test_huge_chain_to_file();
 	fake_ram_free(&ram);
 	return tap_done();
 }

@@ -2,13 +2,15 @@
  * through the transport's handlers), the device runs on the real event loop in a thread,
  * and the host side is real unix sockets in a temporary directory. Checks connection
  * setup, data both ways, credit flow control, CREDIT_REQUEST, shutdown, RST, SEQPACKET
- * records, the connection cap, device reset, host-initiated connections and hostile
- * headers. */
+ * records, the connection cap, device reset, host-initiated connections, hostile
+ * headers, and the memory a guest can make the VMM hold for a host socket that does not
+ * read. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_vsock.h>
@@ -17,6 +19,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -249,6 +253,23 @@ static bool host_sees_eof(int fd)
 	if (poll(&p, 1, 5000) != 1)
 		return false;
 	return read(fd, &c, 1) <= 0;
+}
+
+/* The host fd reaches end of file (or reset) within 5 s, after whatever data it holds. */
+static bool host_drains_to_eof(int fd)
+{
+	static char sink[65536];
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 5000) != 1)
+			return false;
+		ssize_t r = read(fd, sink, sizeof(sink));
+		if (r < 0 && errno != EAGAIN)
+			return true;
+		if (r == 0)
+			return true;
+	}
 }
 
 /* Guest port gp connects to host port hp; the host accepts. Returns the host fd. */
@@ -633,6 +654,25 @@ static void test_malformed(void)
 	ok(1, "the device survived every malformed packet");
 }
 
+/* Turns of the loop that saw a release in progress: fewer connections than at the reset,
+ * but some. */
+static unsigned probe_start, probe_mid;
+
+/* Runs once per turn of the event loop (its fd is always readable), on the loop thread. */
+static void probe(void *opaque, uint32_t events)
+{
+	unsigned n = to_vsock(opaque)->nconns;
+	(void)events;
+
+	if (n && n < probe_start)
+		__atomic_add_fetch(&probe_mid, 1, __ATOMIC_RELAXED);
+}
+
+static unsigned vs_nconns(const struct guest *g)
+{
+	return __atomic_load_n(&to_vsock(g->dev)->nconns, __ATOMIC_RELAXED);
+}
+
 static void test_cap(void)
 {
 	struct guest g;
@@ -655,8 +695,22 @@ static void test_cap(void)
 	       send_pkt(&g, (struct hdr_args){ 40000, 1500, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
 	       expect_op(&g, 1500, 40000, VIRTIO_VSOCK_OP_RESPONSE),
 	   "after one is released, a new one fits");
+
+	/* A reset releases them all, without one turn of the loop closing all 1024. */
+	krun_error_t err = NULL;
+	int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	probe_start = vs_nconns(&g);
+	if (efd < 0 || event_loop_add(g.dev->loop, efd, EPOLLIN, probe, g.dev, &err) < 0)
+		drv_bail("probe fd");
+	mmio_w32(&g.t, VIRTIO_MMIO_STATUS, 0);
+	for (int i = 0; i < 5000 && vs_nconns(&g); i++)
+		usleep(1000);
+	is_int(vs_nconns(&g), 0, "a device reset releases every connection");
+	ok(__atomic_load_n(&probe_mid, __ATOMIC_RELAXED) >= VSOCK_MAX_CONNECTIONS / 256 - 1,
+	   "over several turns of the event loop, serving other fds in between");
 	close(lfd);
 	guest_destroy(&g);
+	close(efd);
 }
 
 static void test_reset(void)
@@ -744,6 +798,192 @@ static void test_tiny_rx_buffer(void)
 	guest_destroy(&g);
 }
 
+/* The heap in use, every arena and mmapped chunk counted. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+/* The guest sends count RW packets of len bytes (header and payload in one descriptor,
+ * as any driver may lay them out), a ring at a time, and waits for the device to take
+ * them all. Payload bytes count up from *seq. */
+static bool flood(struct guest *g, struct hdr_args a, uint32_t count, uint32_t len, uint8_t *seq)
+{
+	static uint64_t slot[QSIZE];
+	struct vring_driver *d = &g->q[VSOCK_TXQ];
+	uint32_t id, used_len;
+
+	for (unsigned i = 0; i < QSIZE; i++)
+		if (!slot[i])
+			slot[i] = fake_ram_buf(&ram, NULL, HDR + 64);
+	while (count) {
+		unsigned n = count < QSIZE ? count : QSIZE;
+		for (unsigned i = 0; i < n; i++) {
+			uint8_t *p = fake_ram_ptr(&ram, slot[i]);
+			struct virtio_vsock_hdr h = mkhdr(&a, len);
+			memcpy(p, &h, HDR);
+			for (uint32_t k = 0; k < len; k++)
+				p[HDR + k] = (*seq)++;
+			struct drv_seg s = { slot[i], HDR + len, false };
+			vring_driver_add(d, &s, 1);
+		}
+		kick(g, VSOCK_TXQ);
+		for (unsigned got = 0, idle = 0; got < n;) {
+			if (vring_driver_used(d, &id, &used_len)) {
+				got++;
+				idle = 0;
+			} else if (++idle > 100000) {
+				return false;
+			} else {
+				usleep(50);
+			}
+		}
+		count -= n;
+	}
+	return true;
+}
+
+/* Whether an RST for the pair comes among what the guest receives within 100 ms. */
+static bool saw_rst(struct guest *g, uint32_t host_port, uint32_t guest_port)
+{
+	struct pkt p;
+	bool rst = false;
+
+	while (!rx_quiet(g))
+		while (__atomic_load_n(&g->q[VSOCK_RXQ].used->idx, __ATOMIC_ACQUIRE) !=
+		       g->q[VSOCK_RXQ].last_used)
+			if (recv_pkt(g, &p) &&
+			    is_pkt(&p, host_port, guest_port, VIRTIO_VSOCK_OP_RST))
+				rst = true;
+	return rst;
+}
+
+/* 1-byte packets to a host socket that never reads: the queue costs about its payload,
+ * not a buffer per packet; the data reaches the host whole once it reads. */
+static void test_small_packet_flood(void)
+{
+	struct guest g;
+	uint8_t seq = 0;
+	static uint8_t sink[VSOCK_BUF_ALLOC];
+
+	guest_boot(&g, false, 64);
+	int lfd = listen_on(1800, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 12000, 1800, VSOCK_STREAM, 0);
+	size_t before = heap_used();
+	ok(flood(&g, (struct hdr_args){ 12000, 1800, VIRTIO_VSOCK_OP_RW }, VSOCK_BUF_ALLOC, 1,
+		 &seq),
+	   "the guest sends its whole credit as 1-byte packets");
+	size_t grown = heap_used() - before;
+	printf("# heap growth for %u 1-byte packets: %zu bytes\n", VSOCK_BUF_ALLOC, grown);
+	ok(grown < 4u << 20, "the heap grows by less than 4 MiB");
+	ok(grown <= 2 * VSOCK_BUF_ALLOC, "and by no more than twice the connection's window");
+	ok(!saw_rst(&g, 1800, 12000), "a guest within its credit is not reset");
+	ok(host_read(hfd, sink, sizeof(sink)), "the host reads every byte");
+	bool in_order = true;
+	for (size_t i = 0; i < sizeof(sink); i++)
+		in_order &= sink[i] == (uint8_t)i;
+	ok(in_order, "in the order sent");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+/* SEQPACKET records cost more than their bytes; the guest floods a host socket that does
+ * not read with records of len bytes (after `first` records of 1 byte, so that the socket
+ * is full). The connection is reset before its queue holds more than twice the window. */
+static void record_flood(uint32_t port, uint32_t first, uint32_t len, const char *what)
+{
+	struct guest g;
+	uint8_t seq = 0;
+	struct hdr_args a = { 12001 + port, 1801 + port, VIRTIO_VSOCK_OP_RW, VSOCK_SEQPACKET,
+			      VIRTIO_VSOCK_SEQ_EOM };
+
+	guest_boot(&g, true, 64);
+	int lfd = listen_on(a.dst_port, SOCK_SEQPACKET, 8);
+	int hfd = connect_pair(&g, lfd, a.src_port, a.dst_port, VSOCK_SEQPACKET, 0);
+	char name[128];
+	size_t before = heap_used();
+	snprintf(name, sizeof(name), "the guest sends 100000 %s", what);
+	ok(flood(&g, a, first, 1, &seq) && flood(&g, a, 100000, len, &seq), name);
+	size_t grown = heap_used() - before;
+	printf("# heap growth: %zu bytes\n", grown);
+	snprintf(name, sizeof(name), "%s to a host socket that does not read: RST", what);
+	ok(saw_rst(&g, a.dst_port, a.src_port), name);
+	ok(grown <= 2 * VSOCK_BUF_ALLOC, "before the queue holds more than twice the window");
+	ok(host_drains_to_eof(hfd), "and the host socket is closed");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
+static void test_record_flood(void)
+{
+	record_flood(0, 0, 1, "1-byte records");
+	record_flood(1, 1000, 0, "empty records");
+}
+
+/* The guest sends up to its whole credit in 64 KiB packets, or until an RST comes. */
+static bool fill_credit(struct guest *g, uint32_t gp, uint32_t hp)
+{
+	static char chunk[65536];
+
+	for (uint32_t sent = 0; sent < VSOCK_BUF_ALLOC; sent += sizeof(chunk))
+		send_pkt(g, (struct hdr_args){ gp, hp, VIRTIO_VSOCK_OP_RW }, chunk, sizeof(chunk));
+	return !saw_rst(g, hp, gp);
+}
+
+static size_t vm_mem(struct guest *g)
+{
+	return __atomic_load_n(&to_vsock(g->dev)->mem, __ATOMIC_RELAXED);
+}
+
+/* The VM's cap on queued memory: beyond half of it new connections get RST, and the
+ * connection whose packet would take it beyond the cap is reset; memory coming back lets
+ * connections in again. */
+static void test_vm_queue_cap(void)
+{
+	struct guest g;
+	struct pkt p;
+	int h[3];
+
+	guest_boot(&g, false, 64);
+	int lfd = listen_on(1900, SOCK_STREAM, 8);
+	for (unsigned i = 0; i < 3; i++)
+		h[i] = connect_pair(&g, lfd, 13000 + i, 1900, VSOCK_STREAM, 0);
+	ok(fill_credit(&g, 13000, 1900), "a connection fills its credit");
+	size_t one = vm_mem(&g);
+	ok(one > VSOCK_BUF_ALLOC / 2, "its queue is charged to the VM");
+	size_t cap = 2 * one + one / 2;
+	virtio_vsock_set_queue_limit(g.dev, cap);
+	ok(fill_credit(&g, 13001, 1900), "a second one fits the cap");
+	ok(send_pkt(&g, (struct hdr_args){ 13010, 1900, VIRTIO_VSOCK_OP_REQUEST }, NULL, 0) &&
+	       saw_rst(&g, 1900, 13010),
+	   "beyond half the cap a new connection gets RST");
+	ok(!fill_credit(&g, 13002, 1900),
+	   "the packet that would pass the cap resets its connection");
+	ok(vm_mem(&g) <= cap, "the queued memory stays within the cap");
+	ok(host_drains_to_eof(h[2]), "the reset connection's host socket is closed");
+	static char sink[VSOCK_BUF_ALLOC];
+	ok(host_read(h[0], sink, sizeof(sink)), "a host socket reads its connection's data");
+	bool back = false;
+	for (int i = 0; i < 50 && !back; i++) {
+		send_pkt(&g, (struct hdr_args){ 13020 + i, 1900, VIRTIO_VSOCK_OP_REQUEST }, NULL,
+			 0);
+		while (!back && recv_pkt(&g, &p))
+			if (is_pkt(&p, 1900, 13020 + i, VIRTIO_VSOCK_OP_RESPONSE))
+				back = true;
+			else if (is_pkt(&p, 1900, 13020 + i, VIRTIO_VSOCK_OP_RST))
+				break;
+	}
+	ok(back, "once that memory is freed, new connections are accepted again");
+	for (unsigned i = 0; i < 3; i++)
+		close(h[i]);
+	close(lfd);
+	guest_destroy(&g);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -766,6 +1006,9 @@ int main(void)
 	test_reset();
 	test_connect_guest();
 	test_tiny_rx_buffer();
+	test_small_packet_flood();
+	test_record_flood();
+	test_vm_queue_cap();
 	fake_ram_free(&ram);
 	char cmd[64];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -18,10 +18,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -1073,7 +1075,8 @@ static void test_malformed(struct guest *g)
 	struct tsi_open_req oq = { .h = { .id = 7, .op = TSI_OP_OPEN },
 				   .family = AF_INET,
 				   .type = SOCK_STREAM };
-	ok(raw_rpc(g, &s, &oq, sizeof(oq) - 2, &r) > 0 && r.id == 7 && r.result == -EINVAL,
+	ok(raw_rpc(g, &s, &oq, offsetof(struct tsi_open_req, creds) - 2, &r) > 0 && r.id == 7 &&
+	       r.result == -EINVAL,
 	   "a truncated OPEN: -EINVAL");
 	oq.family = 99;
 	ok(raw_rpc(g, &s, &oq, sizeof(oq), &r) > 0 && r.result == -EINVAL,
@@ -1362,6 +1365,158 @@ static void test_unix(struct guest *g)
 	close(ofd);
 }
 
+/* AF_UNIX connects and binds act as the guest user of the request: the host peer's
+ * SO_PEERCRED, the owner of a socket file, and the permission to connect are that user's;
+ * ids 0 (and records of older guests, which have none) keep the VMM's. */
+#define GUEST_UID 1234
+#define GUEST_GID 5678
+
+static int peer_ids(int lfd, uid_t *uid, gid_t *gid)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int c = poll(&p, 1, 5000) == 1 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+
+	if (c < 0 || getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		if (c >= 0)
+			close(c);
+		return -1;
+	}
+	*uid = cred.uid;
+	*gid = cred.gid;
+	close(c);
+	return 0;
+}
+
+static int tconnect_as(struct guest *g, const char *path, uint32_t uid, uint32_t gid)
+{
+	struct tsi_connect_req q = { .h.op = TSI_OP_CONNECT,
+				     .dest = unix_addr(path),
+				     .creds = { uid, gid } };
+	struct tsi_connect_rep r;
+	struct tsock s;
+
+	topen(g, &s, AF_UNIX, SOCK_STREAM, 0);
+	int ret = rpc(g, &s, &q, sizeof(q), &r, sizeof(r)) == sizeof(r) ? r.h.result : -EPROTO;
+	tclose(g, &s);
+	return ret;
+}
+
+static void test_unix_creds(struct guest *g)
+{
+	char path[256];
+	uid_t uid = 0;
+	gid_t gid = 0;
+
+	chmod(root, 0755); /* the guest user walks the root */
+	snprintf(path, sizeof(path), "%s/run/peer.sock", root);
+	int lfd = unix_listener(path);
+	chmod(path, 0777);
+	ok(tconnect_as(g, "/run/peer.sock", GUEST_UID, GUEST_GID) == 0 &&
+	       peer_ids(lfd, &uid, &gid) == 0 && uid == GUEST_UID && gid == GUEST_GID,
+	   "CONNECT as 1234:5678: the host peer's SO_PEERCRED is 1234:5678");
+	ok(tconnect_as(g, "/run/peer.sock", 0, 0) == 0 && peer_ids(lfd, &uid, &gid) == 0 &&
+	       uid == geteuid() && gid == getegid(),
+	   "CONNECT as 0:0 keeps the VMM's ids");
+	struct tsi_connect_req old = { .h = { .id = 9, .op = TSI_OP_CONNECT },
+				       .dest = unix_addr("/run/peer.sock") };
+	struct tsi_connect_rep r;
+	struct tsock s;
+	topen(g, &s, AF_UNIX, SOCK_STREAM, 0);
+	ok(rpc(g, &s, &old, offsetof(struct tsi_connect_req, creds), &r, sizeof(r)) == sizeof(r) &&
+	       r.h.result == 0 && peer_ids(lfd, &uid, &gid) == 0 && uid == geteuid(),
+	   "a CONNECT without ids (an older guest) keeps the VMM's");
+	tclose(g, &s);
+	chmod(path, 0700);
+	is_int(tconnect_as(g, "/run/peer.sock", GUEST_UID, GUEST_GID), -EACCES,
+	       "a socket only root may connect to: -EACCES for the guest user");
+	ok(tconnect_as(g, "/run/peer.sock", 0, 0) == 0 && peer_ids(lfd, &uid, &gid) == 0,
+	   "and the VMM's own ids are back after it");
+	close(lfd);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/run/user", root);
+	mkdir(path, 0700);
+	if (chown(path, GUEST_UID, GUEST_GID) < 0)
+		drv_bail("chown");
+	struct tsi_listen_req lq = { .h.op = TSI_OP_LISTEN,
+				     .bind = unix_addr("/run/user/bus.sock"),
+				     .backlog = 4,
+				     .listen_port = 9100,
+				     .creds = { GUEST_UID, GUEST_GID } };
+	struct tsi_addr_rep lr;
+	struct stat st;
+	topen(g, &s, AF_UNIX, SOCK_STREAM, 0);
+	ok(rpc(g, &s, &lq, sizeof(lq), &lr, sizeof(lr)) == sizeof(lr) && lr.h.result == 0,
+	   "LISTEN as 1234:5678 in a directory only that user may write");
+	snprintf(path, sizeof(path), "%s/run/user/bus.sock", root);
+	ok(stat(path, &st) == 0 && st.st_uid == GUEST_UID && st.st_gid == GUEST_GID,
+	   "the socket file belongs to 1234:5678");
+	tclose(g, &s);
+	unlink(path);
+	lq.creds = (struct tsi_creds){ GUEST_UID + 1, GUEST_GID };
+	lq.h.id = 0;
+	topen(g, &s, AF_UNIX, SOCK_STREAM, 0);
+	ok(rpc(g, &s, &lq, sizeof(lq), &lr, sizeof(lr)) == sizeof(lr) && lr.h.result == -EACCES,
+	   "another user may not create a file there: -EACCES");
+	tclose(g, &s);
+	chmod(root, 0700);
+}
+
+/* A VMM without CAP_SETUID and CAP_SETGID keeps its own ids (in a child that drops them);
+ * an id the user namespace does not map is refused. */
+static void test_ids_fallback(void)
+{
+	struct tsi_creds c = { GUEST_UID, GUEST_GID };
+	struct tsi_saved_ids ids;
+	int status;
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+		syscall(SYS_capget, &hdr, caps);
+		for (int cap = CAP_SETGID; cap <= CAP_SETUID; cap++) {
+			caps[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
+			caps[CAP_TO_INDEX(cap)].permitted &= ~CAP_TO_MASK(cap);
+		}
+		if (syscall(SYS_capset, &hdr, caps) < 0)
+			_exit(2);
+		int ret = tsi_ids_enter(&c, &ids);
+		bool same = !ids.switched && syscall(SYS_geteuid) == 0 && syscall(SYS_getegid) == 0;
+		tsi_ids_leave(&ids);
+		_exit(ret == 0 && same ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0,
+	   "without CAP_SETUID/CAP_SETGID the VMM keeps its own ids");
+
+	/* A user namespace that maps root alone. */
+	pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(2);
+		/* setgroups denied, as an unprivileged map writer must: groups stay */
+		const char *files[] = { "/proc/self/uid_map", "/proc/self/setgroups",
+					"/proc/self/gid_map" };
+		const char *lines[] = { "0 0 1", "deny", "0 0 1" };
+		for (int i = 0; i < 3; i++) {
+			int fd = open(files[i], O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, lines[i], strlen(lines[i])) < 0)
+				_exit(2);
+			close(fd);
+		}
+		int ret = tsi_ids_enter(&c, &ids);
+		bool same = !ids.switched && syscall(SYS_geteuid) == 0;
+		tsi_ids_leave(&ids);
+		_exit(ret == -EPERM && same ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0,
+	   "ids the user namespace does not map: -EPERM, and nothing stays switched");
+}
+
 /* The accepted connection and ACCEPTED of many sockets at once: the cap of control
  * connections holds, and each released one makes room. */
 static void test_cap(struct guest *g)
@@ -1461,6 +1616,11 @@ int main(void)
 	test_malformed(g);
 	test_unix(g);
 	test_unix_full_backlog(g);
+	if (geteuid() == 0) {
+		test_unix_creds(g);
+		test_ids_fallback();
+	} else
+		printf("# not root: the guest user's ids for AF_UNIX are not checked\n");
 	test_parallel(g);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 16384)
 		test_cap(g);

@@ -1,11 +1,15 @@
 /* The connection table and the host side of each connection. Guest data goes to the host
  * socket at once when it takes it; what it refuses is copied into the connection's queue,
- * which the guest's credit bounds to VSOCK_BUF_ALLOC bytes, and fwd_cnt only advances (and
- * so the guest's credit only comes back) as the host socket consumes it. Sends use
- * MSG_NOSIGNAL: a peer that went away must not kill the VMM with SIGPIPE. */
+ * which the guest's credit bounds to VSOCK_BUF_ALLOC bytes of payload, and fwd_cnt only
+ * advances (and so the guest's credit only comes back) as the host socket consumes it.
+ * The queue is charged what it costs in memory, not its payload: small STREAM packets are
+ * packed into shared buffers, and a connection (or the VM) whose queue would cost more
+ * than its cap is reset. Sends use MSG_NOSIGNAL: a peer that went away must not kill the
+ * VMM with SIGPIPE. */
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -64,13 +68,42 @@ void conn_set_pending(struct conn *c, uint32_t what)
 	c->pprev = &c->vs->ctrl_list;
 }
 
+/* Small STREAM packets are packed into buffers of at least this size. */
+#define TXBUF_MIN 4000
+
+/* What malloc takes for n bytes: glibc's chunks have an 8-byte header, are 16-byte
+ * aligned and at least 32 bytes. */
+static size_t alloc_cost(size_t n)
+{
+	size_t c = (n + 8 + 15) & ~(size_t)15;
+
+	return c < 32 ? 32 : c;
+}
+
+static size_t txbuf_cost(uint32_t cap)
+{
+	return alloc_cost(sizeof(struct txbuf)) + alloc_cost(cap);
+}
+
+static void charge(struct conn *c, size_t add, size_t sub)
+{
+	c->mem += add - sub;
+	c->vs->mem += add - sub;
+}
+
+static void free_txbuf(struct conn *c, struct txbuf *b)
+{
+	charge(c, 0, txbuf_cost(b->cap));
+	free(b->data);
+	free(b);
+}
+
 static void free_txq(struct conn *c)
 {
 	while (c->txq) {
 		struct txbuf *b = c->txq;
 		c->txq = b->next;
-		free(b->data);
-		free(b);
+		free_txbuf(c, b);
 	}
 	c->txq_tail = &c->txq;
 	c->queued = 0;
@@ -106,12 +139,22 @@ void conn_release(struct conn *c, bool rst)
 	vs->nconns--;
 }
 
+bool conn_release_some(struct vsock *vs, unsigned max)
+{
+	for (unsigned i = 0; i < VSOCK_HASH_SIZE; i++) {
+		while (vs->hash[i]) {
+			if (max-- == 0)
+				return false;
+			conn_release(vs->hash[i], false);
+		}
+	}
+	vs->nrst = vs->rst_head = 0;
+	return true;
+}
+
 void conn_release_all(struct vsock *vs)
 {
-	for (unsigned i = 0; i < VSOCK_HASH_SIZE; i++)
-		while (vs->hash[i])
-			conn_release(vs->hash[i], false);
-	vs->nrst = vs->rst_head = 0;
+	conn_release_some(vs, UINT_MAX);
 }
 
 uint32_t conn_peer_credit(const struct conn *c)
@@ -160,30 +203,91 @@ static ssize_t send_iov(int fd, const struct iovec *iov, unsigned niov)
 	return n;
 }
 
-/* Appends guest bytes to the queue: to the record still growing, or as a new entry. */
+static struct txbuf *txq_last(const struct conn *c)
+{
+	return c->txq ? container_of(c->txq_tail, struct txbuf, next) : NULL;
+}
+
+/* The buffer the next guest bytes go into, or NULL when they need a new one. */
+static struct txbuf *open_tail(const struct conn *c)
+{
+	struct txbuf *last = txq_last(c);
+
+	if (!last)
+		return NULL;
+	if (c->type == VSOCK_STREAM)
+		return last->len < last->cap ? last : NULL;
+	return last->complete ? NULL : last;
+}
+
+static uint32_t stream_cap(uint32_t len)
+{
+	return len > TXBUF_MIN ? len : TXBUF_MIN;
+}
+
+/* The memory that queueing len more bytes adds. */
+static size_t enqueue_cost(const struct conn *c, uint32_t len)
+{
+	struct txbuf *b = open_tail(c);
+
+	if (c->type == VSOCK_SEQPACKET)
+		return b ? alloc_cost(b->len + len) - alloc_cost(b->cap) : txbuf_cost(len);
+	uint32_t room = b ? b->cap - b->len : 0;
+	return len <= room ? 0 : txbuf_cost(stream_cap(len - room));
+}
+
+static struct txbuf *txbuf_append(struct conn *c, uint32_t cap)
+{
+	struct txbuf *b = xzalloc(sizeof(*b));
+
+	b->data = xmalloc(cap ? cap : 1);
+	b->cap = cap;
+	*c->txq_tail = b;
+	c->txq_tail = &b->next;
+	charge(c, txbuf_cost(cap), 0);
+	return b;
+}
+
+/* Appends guest bytes to the queue: STREAM bytes fill the last buffer first, a SEQPACKET
+ * fragment grows the record still open or starts one. */
 static void enqueue(struct conn *c, const struct iovec *iov, unsigned niov, size_t skip,
 		    uint32_t len, bool complete)
 {
-	struct txbuf *b = NULL;
+	struct txbuf *b = open_tail(c);
 
-	if (c->type == VSOCK_SEQPACKET && c->txq) {
-		struct txbuf *last = container_of(c->txq_tail, struct txbuf, next);
-		if (!last->complete)
-			b = last;
-	}
-	if (!b) {
-		b = xzalloc(sizeof(*b));
-		*c->txq_tail = b;
-		c->txq_tail = &b->next;
-	}
-	if (b->len + len > b->cap) {
-		b->cap = b->len + len;
-		b->data = xrealloc(b->data, b->cap ? b->cap : 1);
-	}
-	iov_to_buf(iov, niov, skip, b->data + b->len, len);
-	b->len += len;
-	b->complete = complete;
 	c->queued += len;
+	if (c->type == VSOCK_SEQPACKET) {
+		if (!b) {
+			b = txbuf_append(c, len);
+		} else if (len) {
+			charge(c, alloc_cost(b->len + len), alloc_cost(b->cap));
+			b->cap = b->len + len;
+			b->data = xrealloc(b->data, b->cap);
+		}
+		iov_to_buf(iov, niov, skip, b->data + b->len, len);
+		b->len += len;
+		b->complete = complete;
+		return;
+	}
+	while (len) {
+		if (!b)
+			b = txbuf_append(c, stream_cap(len));
+		uint32_t n = b->cap - b->len < len ? b->cap - b->len : len;
+		iov_to_buf(iov, niov, skip, b->data + b->len, n);
+		b->len += n;
+		b->complete = true;
+		skip += n;
+		len -= n;
+		b = NULL;
+	}
+}
+
+/* Whether queueing len more bytes keeps the connection and the VM within their caps. */
+static bool queue_fits(const struct conn *c, uint32_t len)
+{
+	size_t cost = enqueue_cost(c, len);
+
+	return c->mem + cost <= VSOCK_CONN_MEM_MAX && c->vs->mem + cost <= c->vs->mem_max;
 }
 
 bool conn_from_guest(struct conn *c, const struct iovec *iov, unsigned niov, uint32_t len, bool eom)
@@ -196,41 +300,80 @@ bool conn_from_guest(struct conn *c, const struct iovec *iov, unsigned niov, uin
 	}
 	c->rx_cnt += len;
 	bool direct = !c->txq && (c->type == VSOCK_STREAM ? len > 0 : eom);
+	ssize_t n = -1;
 	if (direct) {
-		ssize_t n = send_iov(c->fd, iov, niov);
+		n = send_iov(c->fd, iov, niov);
 		if (n < 0 && errno != EAGAIN) {
 			conn_release(c, true);
 			return false;
 		}
-		/* A record goes whole or not at all. */
 		sent = n < 0 ? 0 : (size_t)n;
 		c->fwd_cnt += sent;
 	}
-	if (sent < len || (c->type == VSOCK_SEQPACKET && !direct))
+	/* A record goes whole or not at all, empty ones included. */
+	if (c->type == VSOCK_STREAM ? sent < len : n < 0) {
+		if (!queue_fits(c, len - sent)) {
+			conn_release(c, true);
+			return false;
+		}
 		enqueue(c, iov, niov, sent, len - sent, c->type == VSOCK_STREAM || eom);
+	}
 	maybe_credit_update(c);
 	return true;
+}
+
+/* Complete buffers from the head: a STREAM sends many in one call, a SEQPACKET record is
+ * sent alone. Returns the count of iovecs; *bytes their total. */
+#define FLUSH_IOV 64
+static unsigned flush_iov(const struct conn *c, struct iovec *iov, size_t *bytes)
+{
+	unsigned n = 0;
+
+	*bytes = 0;
+	for (struct txbuf *b = c->txq; b && b->complete && n < FLUSH_IOV; b = b->next) {
+		iov[n++] = (struct iovec){ b->data + b->off, b->len - b->off };
+		*bytes += b->len - b->off;
+		if (c->type == VSOCK_SEQPACKET)
+			break;
+	}
+	return n;
+}
+
+/* Drops sent bytes from the head of the queue, freeing the buffers they emptied. */
+static void consume(struct conn *c, size_t sent)
+{
+	c->fwd_cnt += sent;
+	c->queued -= sent;
+	while (c->txq) {
+		struct txbuf *b = c->txq;
+		size_t take = b->len - b->off < sent ? b->len - b->off : sent;
+		b->off += take;
+		sent -= take;
+		if (b->off < b->len)
+			return;
+		c->txq = b->next;
+		if (!c->txq)
+			c->txq_tail = &c->txq;
+		free_txbuf(c, b);
+		if (c->type == VSOCK_SEQPACKET)
+			return; /* one record per send, empty ones included */
+	}
 }
 
 /* Sends queued data. 1: all of it sent, 0: the socket would block, -1: failed. */
 static int flush_queue(struct conn *c)
 {
-	while (c->txq && c->txq->complete) {
-		struct txbuf *b = c->txq;
-		struct iovec iov = { b->data + b->off, b->len - b->off };
-		ssize_t n = send_iov(c->fd, &iov, 1);
-		if (n < 0)
+	struct iovec iov[FLUSH_IOV];
+	size_t bytes;
+	unsigned n;
+
+	while ((n = flush_iov(c, iov, &bytes)) > 0) {
+		ssize_t sent = send_iov(c->fd, iov, n);
+		if (sent < 0)
 			return errno == EAGAIN ? 0 : -1;
-		b->off += n;
-		c->fwd_cnt += n;
-		c->queued -= n;
-		if (b->off < b->len)
-			continue;
-		c->txq = b->next;
-		if (!c->txq)
-			c->txq_tail = &c->txq;
-		free(b->data);
-		free(b);
+		consume(c, sent);
+		if ((size_t)sent < bytes)
+			return 0; /* the socket took part of it: it is full */
 	}
 	return 1;
 }

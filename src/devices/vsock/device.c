@@ -10,11 +10,19 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+/* Connections released per turn of the loop after a reset: closing 12288 sockets would
+ * hold it for tens of milliseconds. */
+#define RESET_BUDGET 256
+
 bool vsock_enter(struct vsock *vs)
 {
 	if (vs->reset_pending) {
-		/* The guest forgot every connection: drop them without telling it. */
-		conn_release_all(vs);
+		/* The guest forgot every connection: drop them without telling it, a batch per
+		 * turn; the device serves again once none is left. */
+		if (!conn_release_some(vs, RESET_BUDGET)) {
+			vsock_kick_again(vs, VSOCK_TXQ);
+			return false;
+		}
 		vs->reset_pending = false;
 	}
 	return vs->active;
@@ -142,6 +150,7 @@ int virtio_vsock_new(const struct vsock_config *cfg, struct virtio_device **out,
 	vs->backend = cfg->backend;
 	vs->backend->dev = &vs->dev;
 	virtio_vsock_set_max_connections(&vs->dev, VSOCK_MAX_CONNECTIONS);
+	vs->mem_max = VSOCK_MAX_QUEUED_MEM;
 	vs->rx_chain = xmalloc(sizeof(*vs->rx_chain));
 	vs->tx_chain = xmalloc(sizeof(*vs->tx_chain));
 	vs->dev.ops = &vsock_ops;
@@ -161,6 +170,20 @@ void virtio_vsock_set_max_connections(struct virtio_device *dev, unsigned max)
 	vs->rst_head = vs->nrst = 0;
 }
 
+void virtio_vsock_set_queue_limit(struct virtio_device *dev, size_t bytes)
+{
+	struct vsock *vs = to_vsock(dev);
+
+	pthread_mutex_lock(&vs->lock);
+	vs->mem_max = bytes;
+	pthread_mutex_unlock(&vs->lock);
+}
+
+bool vsock_mem_tight(const struct vsock *vs)
+{
+	return vs->mem > vs->mem_max / 2;
+}
+
 int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port,
 			       enum vsock_type type, int fd)
 {
@@ -172,7 +195,8 @@ int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, ui
 		ret = -ENOTCONN;
 	else if (!valid_type(vs, type))
 		ret = -EPROTONOSUPPORT;
-	else if (vs->nconns >= vs->max_conns || conn_find(vs, guest_port, host_port))
+	else if (vs->nconns >= vs->max_conns || vsock_mem_tight(vs) ||
+		 conn_find(vs, guest_port, host_port))
 		ret = -EBUSY;
 	if (ret < 0) {
 		pthread_mutex_unlock(&vs->lock);

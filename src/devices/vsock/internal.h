@@ -30,6 +30,10 @@
  * the guest-to-host throughput with it. What it costs is memory only while a host socket
  * is slower than the guest, and that memory counts in the container's cgroup. */
 #define VSOCK_BUF_ALLOC (1024 * 1024)
+/* What one connection's queue may cost in memory, buffers and their headers counted: a
+ * guest that keeps to its credit stays well below it (small STREAM writes share buffers),
+ * one that makes a packet cost more than its bytes (tiny SEQPACKET records) is reset. */
+#define VSOCK_CONN_MEM_MAX (2 * VSOCK_BUF_ALLOC)
 /* RSTs owed for packets that matched no connection; beyond this they are dropped, so a
  * guest flooding bogus packets cannot grow our memory. */
 #define VSOCK_MAX_STRAY_RST 256
@@ -47,8 +51,9 @@ enum conn_state {
 	CONN_CONNECTED,
 };
 
-/* Guest data waiting for the host socket. STREAM: any split. SEQPACKET: one record each;
- * the last one may still be growing (complete = false until EOM). */
+/* Guest data waiting for the host socket. STREAM: the bytes of any number of packets, each
+ * buffer filled up to cap before the next is made. SEQPACKET: one record each; the last
+ * one may still be growing (complete = false until EOM). */
 struct txbuf {
 	struct txbuf *next;
 	uint32_t len, off, cap;
@@ -74,7 +79,8 @@ struct conn {
 	uint32_t rx_cnt;      /* payload bytes received from the guest */
 	uint32_t fwd_cnt;     /* of which written to the host fd */
 	uint32_t adv_fwd_cnt; /* fwd_cnt as last told to the guest */
-	uint32_t queued;      /* bytes in txq */
+	uint32_t queued;      /* payload bytes in txq */
+	uint32_t mem;	      /* what txq costs: buffers, headers, malloc's rounding */
 	struct txbuf *txq, **txq_tail;
 	bool guest_no_send; /* guest SHUTDOWN SEND: no more data will come */
 	bool guest_no_recv; /* guest SHUTDOWN RCV: stop reading the host fd */
@@ -98,6 +104,7 @@ struct vsock {
 	bool kicks_watched;
 	bool seqpacket; /* negotiated */
 	unsigned nconns, max_conns;
+	size_t mem, mem_max; /* all connections' queued memory (conn.mem), and its cap */
 	struct conn *hash[VSOCK_HASH_SIZE];
 	struct conn *ctrl_list;
 	struct conn *rx_list;
@@ -123,6 +130,8 @@ struct conn *conn_new(struct vsock *vs, uint32_t guest_port, uint32_t host_port,
 /* Drops the connection; with rst, the guest is told (RST) unless it already forgot it. */
 void conn_release(struct conn *c, bool rst);
 void conn_release_all(struct vsock *vs);
+/* Releases at most max connections; true when none is left. */
+bool conn_release_some(struct vsock *vs, unsigned max);
 void conn_set_pending(struct conn *c, uint32_t what);
 /* Re-registers the host fd for what the connection can do now. False when it failed and
  * the connection was released. */
@@ -142,6 +151,8 @@ bool conn_flush(struct conn *c);
 /* device.c */
 /* Every loop callback starts here: finishes a pending reset; true when the device serves. */
 bool vsock_enter(struct vsock *vs);
+/* Queued memory is over half the VM's cap: new connections are refused. */
+bool vsock_mem_tight(const struct vsock *vs);
 
 /* The payload part of a chain's segments: len bytes after skipping off. Returns the count
  * of segments written to dst (VIRTQUEUE_MAX_SEGS entries). */

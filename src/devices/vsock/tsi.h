@@ -58,23 +58,33 @@ struct tsi_addr {
 	uint8_t sa[TSI_ADDR_MAX];
 } __attribute__((packed));
 
+/* The guest ids an AF_UNIX connect, bind or datagram acts with, at the end of OPEN,
+ * CONNECT, LISTEN and BIND. Records of older guests end before it: read as 0, 0, which
+ * like the guest's root keeps the VMM's own ids. */
+struct tsi_creds {
+	uint32_t uid, gid;
+} __attribute__((packed));
+
 struct tsi_open_req {
 	struct tsi_req h;
 	uint16_t family, type;
 	uint32_t data_port;
 	uint32_t flags;
+	struct tsi_creds creds;
 } __attribute__((packed));
 
 struct tsi_connect_req {
 	struct tsi_req h;
 	struct tsi_addr dest, bind;
 	uint32_t flags;
+	struct tsi_creds creds;
 } __attribute__((packed));
 
 struct tsi_listen_req {
 	struct tsi_req h;
 	struct tsi_addr bind;
 	uint32_t backlog, listen_port, flags;
+	struct tsi_creds creds;
 } __attribute__((packed));
 
 struct tsi_getname_req {
@@ -92,6 +102,7 @@ struct tsi_bind_req {
 	struct tsi_req h;
 	struct tsi_addr bind;
 	uint32_t flags;
+	struct tsi_creds creds;
 } __attribute__((packed));
 
 /* An accepted connection (host_port from its ACCEPTED event, guest_port the guest end)

@@ -60,7 +60,7 @@ static int open_in_root(const struct tsi *t, const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-static int bind_unix(struct tsi_sock *s, const char *path)
+static int bind_unix_as_guest(struct tsi_sock *s, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash + 1;
@@ -82,6 +82,18 @@ static int bind_unix(struct tsi_sock *s, const char *path)
 	free(s->local_path);
 	s->local_path = xstrdup(path);
 	return 0;
+}
+
+/* The socket file is created as the guest user, in a directory that user may write. */
+static int bind_unix(struct tsi_sock *s, const char *path)
+{
+	struct tsi_saved_ids ids;
+	int ret = tsi_ids_enter(&s->creds, &ids);
+
+	if (ret == 0)
+		ret = bind_unix_as_guest(s, path);
+	tsi_ids_leave(&ids);
+	return ret;
 }
 
 int tsi_bind(struct tsi_sock *s, const struct sockaddr_storage *ss, socklen_t len)
@@ -112,15 +124,12 @@ static ssize_t connect_or_send(int fd, const struct sockaddr *sa, socklen_t len,
 	return n < 0 ? -errno : n;
 }
 
-ssize_t tsi_connect_addr(struct tsi_sock *s, const struct sockaddr_storage *ss, socklen_t len,
-			 const void *buf, size_t buflen)
+static ssize_t connect_unix_as_guest(struct tsi_sock *s, const char *path, const void *buf,
+				     size_t buflen)
 {
-	const char *path = ((const struct sockaddr_un *)ss)->sun_path;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 
-	if (ss->ss_family != AF_UNIX)
-		return connect_or_send(s->host.fd, (const struct sockaddr *)ss, len, buf, buflen);
 	cleanup_close int fd = open_in_root(s->t, path, 0);
 	if (fd < 0)
 		return fd;
@@ -133,6 +142,24 @@ ssize_t tsi_connect_addr(struct tsi_sock *s, const struct sockaddr_storage *ss, 
 		free(s->peer_path);
 		s->peer_path = xstrdup(path);
 	}
+	return ret;
+}
+
+/* The path is resolved, and the peer sees the connection or datagram come, as the guest
+ * user. */
+ssize_t tsi_connect_addr(struct tsi_sock *s, const struct sockaddr_storage *ss, socklen_t len,
+			 const void *buf, size_t buflen)
+{
+	struct tsi_saved_ids ids;
+	ssize_t ret;
+
+	if (ss->ss_family != AF_UNIX)
+		return connect_or_send(s->host.fd, (const struct sockaddr *)ss, len, buf, buflen);
+	ret = tsi_ids_enter(&s->creds, &ids);
+	if (ret == 0)
+		ret = connect_unix_as_guest(s, ((const struct sockaddr_un *)ss)->sun_path, buf,
+					    buflen);
+	tsi_ids_leave(&ids);
 	return ret;
 }
 

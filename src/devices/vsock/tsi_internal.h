@@ -10,9 +10,11 @@
 #ifndef KRUN_DEVICES_VSOCK_TSI_INTERNAL_H
 #define KRUN_DEVICES_VSOCK_TSI_INTERNAL_H
 
+#include <linux/capability.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include "tsi.h"
 
 #define TSI_HASH 1024
@@ -56,6 +58,7 @@ struct tsi_sock {
 	socklen_t retry_len;
 	int family, type;
 	uint32_t data_port, flags;
+	struct tsi_creds creds; /* of the latest OPEN, CONNECT, LISTEN or BIND */
 	enum tsi_state state;
 	uint32_t connect_id; /* the CONNECT being answered when the host connect ends */
 	uint32_t listen_port;
@@ -130,6 +133,23 @@ int tsi_getname(struct tsi_sock *s, bool peer, struct tsi_addr *out);
 void tsi_addr_from_host(const struct tsi *t, const struct sockaddr *sa, socklen_t len,
 			struct tsi_addr *out);
 int tsi_apply_flags(struct tsi_sock *s, uint32_t flags);
+
+/* tsi_creds.c */
+struct tsi_saved_ids {
+	bool switched;
+	uid_t euid;
+	gid_t egid;
+	int ngroups; /* -1: the groups were left alone */
+	gid_t *groups;
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+};
+/* This thread acts as the guest's uid and gid (the container's user namespace maps them):
+ * effective ids, no supplementary groups and no effective capabilities, until
+ * tsi_ids_leave. Ids 0, or the VMM's own, keep its ids; so does a VMM without
+ * CAP_SETUID/CAP_SETGID. Returns 0, or -EPERM when an id has no mapping. Per-thread
+ * syscalls only: glibc's wrappers would change every thread of the VMM. */
+int tsi_ids_enter(const struct tsi_creds *c, struct tsi_saved_ids *saved);
+void tsi_ids_leave(struct tsi_saved_ids *saved);
 
 /* tsi_dgram.c */
 /* The guest opened the datagram channel: returns the device's end. */

@@ -75,6 +75,7 @@ static void op_open(struct tsi_sock *s, const union tsi_any_req *u)
 		return;
 	}
 	s->data_port = q->data_port;
+	s->creds = q->creds;
 	tsi_claim_port(s);
 	s->state = TS_OPEN;
 	reply_addr(s, &q->h, 0, false);
@@ -166,8 +167,10 @@ static void op_connect(struct tsi_sock *s, const union tsi_any_req *u)
 	socklen_t len;
 	int ret = connect_state_error(s);
 
-	if (ret == 0)
+	if (ret == 0) {
+		s->creds = q->creds;
 		ret = tsi_addr_parse(s, &q->dest, &dest, &len);
+	}
 	/* Bound already (an earlier CONNECT that failed, or BIND): the address stays. */
 	if (ret == 0)
 		ret = prepare_bind(s, &q->bind, q->flags);
@@ -210,8 +213,10 @@ static void op_listen(struct tsi_sock *s, const union tsi_any_req *u)
 
 	if (s->type != SOCK_STREAM || (s->state != TS_OPEN && s->state != TS_LISTENING))
 		ret = -EINVAL;
-	else if (s->state == TS_OPEN)
+	else if (s->state == TS_OPEN) {
+		s->creds = q->creds;
 		ret = prepare_bind(s, &q->bind, q->flags);
+	}
 	if (ret == 0 && listen(s->host.fd, backlog) < 0)
 		ret = -errno;
 	if (ret == 0) {
@@ -278,8 +283,10 @@ static void op_bind(struct tsi_sock *s, const union tsi_any_req *u)
 	const struct tsi_bind_req *q = &u->bind;
 	int ret = s->state == TS_OPEN && q->bind.len && !s->bound ? 0 : -EINVAL;
 
-	if (ret == 0)
+	if (ret == 0) {
+		s->creds = q->creds;
 		ret = prepare_bind(s, &q->bind, q->flags);
+	}
 	reply_addr(s, &q->h, ret, true);
 }
 
@@ -313,17 +320,17 @@ static void op_adopt(struct tsi_sock *s, const union tsi_any_req *u)
 }
 
 struct op_desc {
-	size_t len; /* the shortest valid record */
+	size_t len; /* the shortest valid record (older guests send no tsi_creds) */
 	void (*fn)(struct tsi_sock *s, const union tsi_any_req *u);
 };
 
 static const struct op_desc op_table[] = {
-	[TSI_OP_OPEN] = { sizeof(struct tsi_open_req), op_open },
-	[TSI_OP_CONNECT] = { sizeof(struct tsi_connect_req), op_connect },
-	[TSI_OP_LISTEN] = { sizeof(struct tsi_listen_req), op_listen },
+	[TSI_OP_OPEN] = { offsetof(struct tsi_open_req, creds), op_open },
+	[TSI_OP_CONNECT] = { offsetof(struct tsi_connect_req, creds), op_connect },
+	[TSI_OP_LISTEN] = { offsetof(struct tsi_listen_req, creds), op_listen },
 	[TSI_OP_GETNAME] = { sizeof(struct tsi_getname_req), op_getname },
 	[TSI_OP_SETSOCKOPT] = { sizeof(struct tsi_setsockopt_req), op_setsockopt },
-	[TSI_OP_BIND] = { sizeof(struct tsi_bind_req), op_bind },
+	[TSI_OP_BIND] = { offsetof(struct tsi_bind_req, creds), op_bind },
 	[TSI_OP_ADOPT] = { sizeof(struct tsi_adopt_req), op_adopt },
 };
 

@@ -16,7 +16,7 @@ bool valid_type(const struct vsock *vs, uint16_t type)
 
 static void on_request(struct vsock *vs, const struct virtio_vsock_hdr *h)
 {
-	if (vs->nconns >= vs->max_conns) {
+	if (vs->nconns >= vs->max_conns || vsock_mem_tight(vs)) {
 		vsock_queue_rst(vs, h, true);
 		return;
 	}

@@ -16,6 +16,9 @@
 #define VSOCK_HOST_CID	      2
 #define VSOCK_GUEST_CID	      3
 #define VSOCK_MAX_CONNECTIONS 1024 /* default cap; further requests get RST */
+/* Default cap of the memory all connections of a VM may hold for host sockets that do not
+ * take the guest's data (docs/tsi.md, "Buffers"). */
+#define VSOCK_MAX_QUEUED_MEM (256u << 20)
 
 enum vsock_type {
 	VSOCK_STREAM = 1,
@@ -47,6 +50,11 @@ int virtio_vsock_new(const struct vsock_config *cfg, struct virtio_device **out,
 /* Raises (or lowers) the connection cap from VSOCK_MAX_CONNECTIONS; before the device is
  * attached only. */
 void virtio_vsock_set_max_connections(struct virtio_device *dev, unsigned max);
+
+/* Sets the VM's cap on queued guest data from VSOCK_MAX_QUEUED_MEM: beyond half of it new
+ * connections are refused (RST, or -EBUSY for virtio_vsock_connect_guest), and a packet
+ * that would take it beyond the cap resets its connection. */
+void virtio_vsock_set_queue_limit(struct virtio_device *dev, size_t bytes);
 
 /* Opens a connection from host port host_port to the guest's listening port guest_port and
  * bridges it to fd (taken over whatever the result). Returns 0 once the request is queued
