@@ -180,7 +180,8 @@ static void enqueue(struct conn *c, const struct iovec *iov, unsigned niov, size
 		b->cap = b->len + len;
 		b->data = xrealloc(b->data, b->cap ? b->cap : 1);
 	}
-	iov_to_buf(iov, niov, skip, b->data + b->len, len);
+	if (len) /* an empty fragment of a new record has no buffer yet */
+		iov_to_buf(iov, niov, skip, b->data + b->len, len);
 	b->len += len;
 	b->complete = complete;
 	c->queued += len;
