@@ -35,7 +35,7 @@
 long fs_server_handle_hiprio(struct fs_server *srv, const struct fs_msg *req,
 			     const struct fs_msg *rsp) __attribute__((weak));
 
-#define MAX_REQS    48
+#define MAX_REQS    16
 #define MAX_IDS	    64
 #define MAX_ARG	    (72 * 1024)
 #define DEFAULT_RSP (8 * 1024 + 64)

@@ -35,7 +35,7 @@
 #include "vsock_guest.h"
 
 #define MAX_FDS	    16
-#define MAX_ACTIONS 96
+#define MAX_ACTIONS 32
 #define PORT_TCP    5000 /* host servers the guest may connect to */
 #define PORT_UDP    5001
 #define PORT_GUEST  6000 /* ports the guest is expected to listen on (6000..6003) */

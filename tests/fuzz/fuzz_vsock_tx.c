@@ -17,7 +17,7 @@
 #include "vsock_guest.h"
 
 #define MAX_PEERS   32
-#define MAX_ACTIONS 96
+#define MAX_ACTIONS 32
 #define MAX_PAYLOAD (64 * 1024 + 16)
 
 struct fuzz_backend {
