@@ -514,6 +514,15 @@ static void test_seqpacket(void)
 	   "guest fragments up to EOM make one host record");
 	n = recv(hfd, buf, sizeof(buf), 0);
 	ok(n == 6 && memcmp(buf, "second", 6) == 0, "the next message is its own record");
+	/* fuzz_vsock_tx: an empty fragment starting a record (UBSan saw arithmetic on its
+	 * buffer, which did not exist yet). */
+	a.flags = 0;
+	send_pkt(&g, a, NULL, 0);
+	a.flags = VIRTIO_VSOCK_SEQ_EOM;
+	send_pkt(&g, a, "after-empty", 11);
+	n = recv(hfd, buf, sizeof(buf), 0);
+	ok(n == 11 && memcmp(buf, "after-empty", 11) == 0,
+	   "an empty fragment first: the record is what follows it");
 
 	memset(buf, 'r', 10000);
 	ok(send(hfd, buf, 10000, 0) == 10000, "host sends a 10000-byte record");

@@ -930,6 +930,57 @@ static void test_accept_out_of_fds(struct guest *g)
 	tclose(g, &s);
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The guest may set SO_LINGER, and the host peer may read nothing: a lingering close(2)
+ * then waits up to l_linger seconds whatever O_NONBLOCK says, and the VMM closes its host
+ * sockets on the event loop thread. Closing such a socket must not hold the loop. */
+static void test_linger(struct guest *g)
+{
+	static uint8_t junk[256 * 1024];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct tsock s, other;
+	struct tsi_connect_rep r;
+	struct tsi_addr a;
+	struct tsi_rep rep;
+	int small = 4096;
+	int lfd = host_listen(AF_INET, "127.0.0.1", SOCK_STREAM, &ss, &len);
+
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	topen(g, &other, AF_INET, SOCK_STREAM, 0);
+	topen(g, &s, AF_INET, SOCK_STREAM, 0);
+	is_int(tconnect(g, &s, inet4("127.0.0.1", ss_port(&ss)), &r), 0,
+	       "CONNECT to a host server that never reads");
+	is_int(tsetsockopt(g, &s, SOL_SOCKET, SO_SNDBUF, small, 4), 0, "a small SO_SNDBUF");
+	struct tsi_setsockopt_req q = {
+		.h.op = TSI_OP_SETSOCKOPT, .level = SOL_SOCKET, .name = SO_LINGER, .len = 8
+	};
+	struct linger l = { .l_onoff = 1, .l_linger = 10 };
+	memcpy(q.val, &l, sizeof(l));
+	ok(rpc(g, &s, &q, sizeof(q), &rep, sizeof(rep)) == sizeof(rep) && rep.result == 0,
+	   "SO_LINGER of 10 s is accepted");
+	s.data = gconnect(g, s.data_port, TSI_PORT_STREAM, VSOCK_STREAM);
+	ok(gsend(g, s.data, junk, sizeof(junk)), "256 KiB that the server never reads");
+	usleep(200 * 1000); /* the device fills the host socket */
+	send_raw(g, s.data, VIRTIO_VSOCK_OP_RST, 0, NULL, 0);
+	forget(s.data);
+	s.data = NULL;
+	double t0 = now();
+	send_raw(g, s.ctl, VIRTIO_VSOCK_OP_SHUTDOWN, 3, NULL, 0); /* the host socket closes */
+	forget(s.ctl);
+	ok(tgetname(g, &other, 0, &a) == 0 && now() - t0 < 2,
+	   "the event loop serves the next request at once");
+	tclose(g, &other);
+	close(lfd);
+}
+
 static bool has_two_records(struct gconn *c)
 {
 	return c->nends >= 2;
@@ -1613,6 +1664,7 @@ int main(void)
 	test_udp(g, AF_INET, "127.0.0.1");
 	test_udp(g, AF_INET6, "::1");
 	test_sockopts(g);
+	test_linger(g);
 	test_malformed(g);
 	test_unix(g);
 	test_unix_full_backlog(g);

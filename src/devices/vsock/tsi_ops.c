@@ -259,6 +259,20 @@ static const struct sockopt known_opts[] = {
 	{ IPPROTO_IPV6, IPV6_UNICAST_HOPS, sizeof(int) },
 };
 
+/* A lingering close(2) waits up to l_linger seconds for the peer to take the data, whatever
+ * O_NONBLOCK says, and the VMM closes host sockets on the event loop thread: a guest
+ * socket's SO_LINGER with a time is taken but not applied (the host kernel still sends
+ * what is queued after the close). l_linger 0, a reset on close, does not wait. */
+static bool lingers(const struct sockopt *o, const uint8_t *val)
+{
+	struct linger l;
+
+	if (o->level != SOL_SOCKET || o->name != SO_LINGER)
+		return false;
+	memcpy(&l, val, sizeof(l));
+	return l.l_onoff && l.l_linger;
+}
+
 static void op_setsockopt(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_setsockopt_req *q = &u->sockopt;
@@ -271,6 +285,8 @@ static void op_setsockopt(struct tsi_sock *s, const union tsi_any_req *u)
 		ret = 0;
 		if (q->len != o->len)
 			ret = -EINVAL;
+		else if (lingers(o, q->val))
+			ret = 0;
 		else if (setsockopt(s->host.fd, o->level, o->name, q->val, o->len) < 0)
 			ret = -errno;
 		break;
