@@ -143,6 +143,11 @@ static int do_kill_parent(void *arg)
 	return filtered() ?: (syscall(SYS_tgkill, parent, parent, 0), 1);
 }
 
+static int do_chroot(void *arg)
+{
+	return filtered() ?: (chroot("/"), 1);
+}
+
 static int do_unshare_ns(void *arg)
 {
 	return filtered() ?: (unshare(CLONE_NEWNS), 1);
@@ -164,6 +169,7 @@ static void test_kills(void)
 		{ "a netlink socket", do_netlink },
 		{ "tgkill of another process", do_kill_parent },
 		{ "unshare(CLONE_NEWNS)", do_unshare_ns },
+		{ "chroot", do_chroot },
 	};
 	char name[128];
 
@@ -538,6 +544,8 @@ static int do_root(void *arg)
 	closedir(d);
 	CHECK(n == 2);
 	CHECK(mkdir("/new", 0755) < 0 && errno == EROFS);
+	CHECK(stat("/", &top) == 0 && stat("/../..", &st) == 0);
+	CHECK(st.st_dev == top.st_dev && st.st_ino == top.st_ino);
 	CHECK((fd = open("/dev/null", O_RDWR)) >= 0 && read(fd, vol, 1) == 0);
 	close(fd);
 	/* The container root's copy: the volume beneath it, and ".." going nowhere. */
