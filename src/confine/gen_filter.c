@@ -99,6 +99,7 @@ static const int allowed[] = {
 	SCMP_SYS(symlinkat),
 	SCMP_SYS(linkat),
 	SCMP_SYS(unlinkat),
+	SCMP_SYS(renameat), /* glibc's renameat2 without flags */
 	SCMP_SYS(renameat2),
 	SCMP_SYS(fchownat),
 	SCMP_SYS(fchown),
