@@ -6,6 +6,7 @@
 #include "start_socket.h"
 #include "status.h"
 #include "sync.h"
+#include "confine/confine.h"
 #include "util/util.h"
 #include "vm/kvm.h"
 #include "vm/machine.h"
@@ -169,6 +170,27 @@ static bool may_bind_privileged_ports(const struct oci_process *p)
 	return false;
 }
 
+/* The VMM keeps no capability the container's bounding set lacks (no capabilities object:
+ * all of them). */
+static struct confine_config confine_cfg;
+
+static int confine_vmm(void *opaque, krun_error_t *err)
+{
+	return confine_apply(opaque, err);
+}
+
+static void fill_confine(const struct oci_process *p, struct machine_config *m)
+{
+	const struct strv *bounding = &p->capabilities.bounding;
+
+	confine_cfg.bounding =
+	    p->has_capabilities
+		? confine_caps_from_names((const char *const *)bounding->v, bounding->n)
+		: confine_caps_all();
+	m->confine = confine_vmm;
+	m->confine_opaque = &confine_cfg;
+}
+
 static void fill_machine(const struct container_child *c, struct machine_config *m)
 {
 	const struct bundle *b = c->bundle;
@@ -191,6 +213,7 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->stdout_fd = STDOUT_FILENO;
 	m->stderr_fd = STDERR_FILENO;
 	m->terminal = b->cfg->process.terminal;
+	fill_confine(&b->cfg->process, m);
 }
 
 /* A Kubernetes pod's sandbox ("pause") container only holds the pod's namespaces: it gets
@@ -218,15 +241,42 @@ static int hold_namespaces(void)
 	return 0;
 }
 
+/* From here on the VMM names nothing of the host but what it holds open (src/confine/root.c):
+ * the kernel, the init and /dev/kvm are kept first, the root is served from a copy of its
+ * mount tree. KVM is checked here, while /sys still tells kvm_pvm apart. */
+static int enter_vmm_root(const struct container_child *c, krun_error_t *err)
+{
+	const struct bundle *b = c->bundle;
+	cleanup_close int root = -1;
+	int kvm, tree, ret;
+
+	if ((!vm_paths.kernel && (ret = keep_path(b->kernel_path, &vm_paths.kernel, err)) < 0) ||
+	    (!vm_paths.init && (ret = keep_path(b->init_path, &vm_paths.init, err)) < 0) ||
+	    (ret = kvm_open(false, &kvm, err)) < 0)
+		return ret;
+	kvm_use_device(kvm);
+	root = open(vm_paths.root ? vm_paths.root : b->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return krun_make_error(err, errno, "open the container root `%s`", b->rootfs);
+	if ((ret = confine_root(root, &tree, err)) < 0)
+		return ret;
+	free(vm_paths.root);
+	xasprintf(&vm_paths.root, "/proc/self/fd/%d", tree);
+	return 0;
+}
+
 static int boot(const struct container_child *c, int *status, krun_error_t *err)
 {
 	struct machine_config m = { 0 };
+	int ret;
 
 	if (is_sandbox(c->bundle->cfg)) {
 		*status = hold_namespaces();
 		return 0;
 	}
 	prctl(PR_SET_NAME, "krun");
+	if ((ret = enter_vmm_root(c, err)) < 0)
+		return ret;
 	fill_machine(c, &m);
 	log_debug("container %s: %u vCPUs, %llu MiB, kernel %s, init %s, root %s", c->id, m.cpus,
 		  (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);

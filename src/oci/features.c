@@ -119,6 +119,11 @@ static void gen_annotations(yajl_gen g)
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "run.oci.krun.version", KRUN_VERSION);
 	json_gen_kv_str(g, "run.oci.krun.vm_annotations", list);
+	/* The VMM itself, not the workload (docs/confinement.md): a seccomp allow-list, the
+	 * capabilities of the container's bounding set that its devices use, an empty root. */
+	json_gen_kv_str(g, "run.oci.krun.vmm.seccomp", "allow-list");
+	json_gen_kv_str(g, "run.oci.krun.vmm.capabilities", "container-bounding-set");
+	json_gen_kv_str(g, "run.oci.krun.vmm.root", "empty");
 	yajl_gen_map_close(g);
 }
 

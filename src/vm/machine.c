@@ -349,6 +349,8 @@ static int build_and_run(struct machine *m, krun_error_t *err)
 		return ret;
 	append_extra(m);
 	ret = watch_signals(m, err);
+	if (ret == 0 && cfg->confine)
+		ret = cfg->confine(cfg->confine_opaque, err);
 	if (ret < 0)
 		return ret;
 	ret = vm_start(m->vm, m->cmdline, err);

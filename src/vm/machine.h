@@ -36,6 +36,12 @@ struct machine_config {
 	int stdin_fd, stdout_fd, stderr_fd;
 	bool terminal; /* stdin/stdout are one terminal, carried by hvc0 */
 
+	/* Called once, when the machine is built and just before the vCPUs start: the last
+	 * moment the process has its caller's privileges (the VMM's confinement). Nothing
+	 * runs on another thread then. A failure stops the VM before the guest runs. */
+	int (*confine)(void *opaque, krun_error_t *err);
+	void *confine_opaque;
+
 	/* For set-up benchmarks: build the whole machine but never enter the guest (then
 	 * allowed on kvm_pvm; *exit_status is 0); and, when not NULL, receive the
 	 * CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest. */

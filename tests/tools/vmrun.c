@@ -1,5 +1,7 @@
 /* vmrun: runs one microVM with machine_run, without any OCI layer. A developer tool for
  * testing the VMM and for set-up benchmarks. Exits with the guest's status. */
+#include "confine/confine.h"
+#include "vm/kvm.h"
 #include "vm/machine.h"
 #include "util/util.h"
 
@@ -28,7 +30,8 @@ static void usage(FILE *f)
 		   "  --no-tsi         no TSI (guest sockets stay in the guest)\n"
 		   "  --tsi-privileged TSI: the guest may bind ports below 1024\n"
 		   "  --setup-only     build the VM but do not enter the guest\n"
-		   "  --timing         print the set-up time (main to first KVM_RUN) on stderr\n");
+		   "  --timing         print the set-up time (main to first KVM_RUN) on stderr\n"
+		   "  --confine        confine the VMM as krun does (docs/confinement.md)\n");
 }
 
 static unsigned long parse_number(const char *opt, const char *s)
@@ -64,6 +67,7 @@ enum {
 	OPT_TIMING,
 	OPT_NO_TSI,
 	OPT_TSI_PRIVILEGED,
+	OPT_CONFINE,
 	OPT_HELP
 };
 
@@ -81,9 +85,53 @@ static const struct option options[] = {
 	{ "timing", no_argument, NULL, OPT_TIMING },
 	{ "no-tsi", no_argument, NULL, OPT_NO_TSI },
 	{ "tsi-privileged", no_argument, NULL, OPT_TSI_PRIVILEGED },
+	{ "confine", no_argument, NULL, OPT_CONFINE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
+
+static int keep(const char **path, krun_error_t *err)
+{
+	int fd = open(*path, O_PATH | O_CLOEXEC);
+	char *s;
+
+	if (fd < 0)
+		return krun_make_error(err, errno, "open `%s`", *path);
+	xasprintf(&s, "/proc/self/fd/%d", fd);
+	*path = s;
+	return 0;
+}
+
+static struct confine_config confine_cfg;
+
+static int confine_vmm(void *opaque, krun_error_t *err)
+{
+	return confine_apply(opaque, err);
+}
+
+/* What krun's container process does (src/oci/container_process.c), with every
+ * capability in the bounding set. */
+static int confine(struct machine_config *cfg, krun_error_t *err)
+{
+	int kvm, root, tree, ret;
+
+	if ((ret = keep(&cfg->kernel_path, err)) < 0 || (ret = keep(&cfg->init_path, err)) < 0 ||
+	    (ret = kvm_open(cfg->setup_only, &kvm, err)) < 0)
+		return ret;
+	kvm_use_device(kvm);
+	root = open(cfg->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return krun_make_error(err, errno, "open `%s`", cfg->root_path);
+	ret = confine_root(root, &tree, err);
+	close(root);
+	if (ret < 0)
+		return ret;
+	xasprintf((char **)&cfg->root_path, "/proc/self/fd/%d", tree);
+	confine_cfg.bounding = confine_caps_all();
+	cfg->confine = confine_vmm;
+	cfg->confine_opaque = &confine_cfg;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -104,7 +152,7 @@ int main(int argc, char **argv)
 	cleanup_free char *config = NULL;
 	const char *config_path = NULL;
 	krun_error_t err = NULL;
-	bool timing = false;
+	bool timing = false, confined = false;
 	int opt, status;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -149,6 +197,9 @@ int main(int argc, char **argv)
 		case OPT_TSI_PRIVILEGED:
 			cfg.tsi_privileged_ports = true;
 			break;
+		case OPT_CONFINE:
+			confined = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -171,6 +222,10 @@ int main(int argc, char **argv)
 		cfg.config_json = config;
 	}
 	cfg.terminal = isatty(0) && isatty(1);
+	if (confined && confine(&cfg, &err) < 0) {
+		fprintf(stderr, "vmrun: %s\n", err->msg);
+		return 1;
+	}
 
 	if (machine_run(&cfg, &status, &err) < 0) {
 		fprintf(stderr, "vmrun: %s\n", err->msg);

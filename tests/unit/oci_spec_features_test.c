@@ -395,6 +395,13 @@ static void test_features_annotations(yajl_val doc)
 	ok(list && !strstr(list, "kernel_path") && !strstr(list, ",,"),
 	   "features: and nothing else (the .krun_vm.json-only keys are not annotations)");
 	ok(list && strncmp(list, "krun.cpus,", 10) == 0, "features: in table order");
+	is_str(get_str(doc, "annotations", "run.oci.krun.vmm.seccomp", NULL), "allow-list",
+	       "features: the VMM runs under a seccomp allow-list");
+	is_str(get_str(doc, "annotations", "run.oci.krun.vmm.capabilities", NULL),
+	       "container-bounding-set",
+	       "features: the VMM keeps capabilities of the bounding set");
+	is_str(get_str(doc, "annotations", "run.oci.krun.vmm.root", NULL), "empty",
+	       "features: the VMM's root is empty");
 }
 
 static void test_features(void)

@@ -2,7 +2,13 @@
  * caller's uid/gid as the thread's fsuid/fsgid (per-thread syscalls), so new files get the
  * caller as owner and the host checks permissions as the guest expects. The kill-suid
  * semantics of HANDLE_KILLPRIV_V2 come from the host kernel itself: a write or truncate
- * the guest flags runs with CAP_FSETID dropped from the thread's effective set. */
+ * the guest flags runs with CAP_FSETID dropped from the thread's effective set.
+ *
+ * A VMM without CAP_SETUID or CAP_SETGID (its container's bounding set lacks them, see
+ * docs/confinement.md) cannot take the caller's ids: it serves every request with its own,
+ * so files a guest user creates belong to the VMM's user (the container's root). The guest
+ * kernel has already checked the caller's permissions (default_permissions), and the host
+ * checks the VMM's own, which is all such a container's root may do anyway. */
 #include <errno.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -13,7 +19,13 @@
 #include "internal.h"
 
 static __thread bool thread_ready;
+static __thread bool thread_switches_ids; /* CAP_SETUID and CAP_SETGID in effect */
 static __thread struct __user_cap_data_struct thread_caps[_LINUX_CAPABILITY_U32S_3];
+
+static bool has_cap(int cap)
+{
+	return thread_caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
+}
 
 int fs_server_thread_init(struct fs_server *srv, krun_error_t *err)
 {
@@ -30,6 +42,7 @@ int fs_server_thread_init(struct fs_server *srv, krun_error_t *err)
 		return krun_make_error(err, errno, "enter /proc/self/fd");
 	if (syscall(SYS_capget, &hdr, thread_caps) < 0)
 		return krun_make_error(err, errno, "read the capabilities of a virtio-fs thread");
+	thread_switches_ids = has_cap(CAP_SETUID) && has_cap(CAP_SETGID);
 	thread_ready = true;
 	return 0;
 }
@@ -49,7 +62,7 @@ int fs_creds_enter(const struct fs_req *r, struct fs_creds *saved)
 	bool same_gid = gid == 0 || gid == r->srv->egid;
 
 	saved->switched = false;
-	if (same_uid && same_gid)
+	if ((same_uid && same_gid) || (thread_ready && !thread_switches_ids))
 		return 0;
 	uid = same_uid ? r->srv->euid : uid;
 	gid = same_gid ? r->srv->egid : gid;
