@@ -19,7 +19,9 @@
 #include "confine.h"
 #include "../util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -141,4 +143,25 @@ int confine_root(int root_fd, int *tree, krun_error_t *err)
 	if (ret == 0 && previous_ns < 0)
 		previous_ns = steal_fd(&old_ns);
 	return ret;
+}
+
+/* The one directory the VMM may hold is the detached copy of the container root: any
+ * other, opened before the new root, leads back into the host's tree by "..". */
+int confine_no_directory_fds(int tree, krun_error_t *err)
+{
+	cleanup_dir DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	struct stat st;
+
+	if (!d)
+		return krun_make_error(err, errno, "list the VMM's fds");
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] == '.' || fd == tree || fd == dirfd(d))
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			return krun_make_error(
+			    err, EBADF, "the VMM holds fd %d, a directory outside its root", fd);
+	}
+	return 0;
 }

@@ -81,9 +81,10 @@ static int talk_to_parent(const struct container_child *c, enum sync_type say, k
  * directories on the way there may be closed to its root. */
 static struct vm_paths {
 	char *root, *kernel, *init;
+	int root_fd; /* behind root, when set */
 } vm_paths;
 
-static int keep_path(const char *path, char **out, krun_error_t *err)
+static int keep_path(const char *path, char **out, int *fd_out, krun_error_t *err)
 {
 	int fd = open(path, O_PATH | O_CLOEXEC);
 
@@ -91,6 +92,8 @@ static int keep_path(const char *path, char **out, krun_error_t *err)
 		return krun_make_error(err, errno, "open `%s`", path);
 	free(*out);
 	xasprintf(out, "/proc/self/fd/%d", fd);
+	if (fd_out)
+		*fd_out = fd;
 	return 0;
 }
 
@@ -100,9 +103,9 @@ static int enter_user_namespace(const struct container_child *c, krun_error_t *e
 {
 	int kvm, ret;
 
-	if ((ret = keep_path(c->bundle->rootfs, &vm_paths.root, err)) < 0 ||
-	    (ret = keep_path(c->bundle->kernel_path, &vm_paths.kernel, err)) < 0 ||
-	    (ret = keep_path(c->bundle->init_path, &vm_paths.init, err)) < 0)
+	if ((ret = keep_path(c->bundle->rootfs, &vm_paths.root, &vm_paths.root_fd, err)) < 0 ||
+	    (ret = keep_path(c->bundle->kernel_path, &vm_paths.kernel, NULL, err)) < 0 ||
+	    (ret = keep_path(c->bundle->init_path, &vm_paths.init, NULL, err)) < 0)
 		return ret;
 	kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
 	if (kvm >= 0)
@@ -250,8 +253,9 @@ static int enter_vmm_root(const struct container_child *c, krun_error_t *err)
 	cleanup_close int root = -1;
 	int kvm, tree, ret;
 
-	if ((!vm_paths.kernel && (ret = keep_path(b->kernel_path, &vm_paths.kernel, err)) < 0) ||
-	    (!vm_paths.init && (ret = keep_path(b->init_path, &vm_paths.init, err)) < 0) ||
+	if ((!vm_paths.kernel &&
+	     (ret = keep_path(b->kernel_path, &vm_paths.kernel, NULL, err)) < 0) ||
+	    (!vm_paths.init && (ret = keep_path(b->init_path, &vm_paths.init, NULL, err)) < 0) ||
 	    (ret = kvm_open(false, &kvm, err)) < 0)
 		return ret;
 	kvm_use_device(kvm);
@@ -260,9 +264,13 @@ static int enter_vmm_root(const struct container_child *c, krun_error_t *err)
 		return krun_make_error(err, errno, "open the container root `%s`", b->rootfs);
 	if ((ret = confine_root(root, &tree, err)) < 0)
 		return ret;
+	/* A directory fd of the old tree would lead out of the new root by "..". */
+	close(steal_fd(&root));
+	if (vm_paths.root)
+		close(vm_paths.root_fd);
 	free(vm_paths.root);
 	xasprintf(&vm_paths.root, "/proc/self/fd/%d", tree);
-	return 0;
+	return confine_no_directory_fds(tree, err);
 }
 
 static int boot(const struct container_child *c, int *status, krun_error_t *err)
