@@ -178,83 +178,77 @@ static uint16_t type(uint8_t sel)
 static size_t record(struct fuzz_in *in, uint8_t *rec)
 {
 	union {
-		struct tsi_req h;
-		struct tsi_open_req open;
-		struct tsi_connect_req connect;
-		struct tsi_listen_req listen;
-		struct tsi_getname_req getname;
-		struct tsi_setsockopt_req sockopt;
-		struct tsi_bind_req bind;
-		struct tsi_adopt_req adopt;
-		uint8_t raw[600];
+		union tsi_any_req req;
+		uint8_t bytes[TSI_REQ_MAX + 88]; /* records longer than any the VMM takes */
 	} u;
 	uint8_t op = fin_u8(in), idsel = fin_u8(in);
-	size_t len = sizeof(u.h);
+	size_t len = sizeof(u.req.h);
 
 	memset(&u, 0, sizeof(u));
-	u.h.op = op % 9;
-	u.h.id = idsel ? idsel : 0;
-	switch (u.h.op) {
+	u.req.h.op = op % 9;
+	u.req.h.id = idsel ? idsel : 0;
+	switch (u.req.h.op) {
 	case TSI_OP_OPEN:
-		u.open.family = family(fin_u8(in));
-		u.open.type = type(fin_u8(in));
-		u.open.data_port = 1024 + fin_u8(in) % 8;
-		u.open.flags = fin_u8(in);
-		u.open.flags = u.open.flags & 0x80 ? u.open.flags : u.open.flags & TSI_F_ALL;
-		len = sizeof(u.open);
+		u.req.open.family = family(fin_u8(in));
+		u.req.open.type = type(fin_u8(in));
+		u.req.open.data_port = 1024 + fin_u8(in) % 8;
+		u.req.open.flags = fin_u8(in);
+		u.req.open.flags =
+		    u.req.open.flags & 0x80 ? u.req.open.flags : u.req.open.flags & TSI_F_ALL;
+		len = sizeof(u.req.open);
 		break;
 	case TSI_OP_CONNECT:
-		addr(in, &u.connect.dest);
-		addr(in, &u.connect.bind);
-		confine(&u.connect.dest);
-		confine(&u.connect.bind);
-		u.connect.flags = fin_u8(in) % 16;
-		len = sizeof(u.connect);
+		addr(in, &u.req.connect.dest);
+		addr(in, &u.req.connect.bind);
+		confine(&u.req.connect.dest);
+		confine(&u.req.connect.bind);
+		u.req.connect.flags = fin_u8(in) % 16;
+		len = sizeof(u.req.connect);
 		break;
 	case TSI_OP_LISTEN:
-		addr(in, &u.listen.bind);
-		confine(&u.listen.bind);
-		u.listen.backlog = fin_u8(in) == 0xff ? fin_u32(in) : 4;
-		u.listen.listen_port = 2000 + fin_u8(in) % 4;
-		u.listen.flags = fin_u8(in) % 16;
-		len = sizeof(u.listen);
+		addr(in, &u.req.listen.bind);
+		confine(&u.req.listen.bind);
+		u.req.listen.backlog = fin_u8(in) == 0xff ? fin_u32(in) : 4;
+		u.req.listen.listen_port = 2000 + fin_u8(in) % 4;
+		u.req.listen.flags = fin_u8(in) % 16;
+		len = sizeof(u.req.listen);
 		break;
 	case TSI_OP_GETNAME:
-		u.getname.peer = fin_u8(in) % 3;
-		len = sizeof(u.getname);
+		u.req.getname.peer = fin_u8(in) % 3;
+		len = sizeof(u.req.getname);
 		break;
 	case TSI_OP_SETSOCKOPT: {
 		uint8_t sel = fin_u8(in);
 		if (sel < 0xf0) {
-			u.sockopt.level = sockopts[sel % 12].level;
-			u.sockopt.name = sockopts[sel % 12].name;
-			u.sockopt.len = sockopts[sel % 12].len;
+			u.req.sockopt.level = sockopts[sel % 12].level;
+			u.req.sockopt.name = sockopts[sel % 12].name;
+			u.req.sockopt.len = sockopts[sel % 12].len;
 		} else {
-			u.sockopt.level = fin_u32(in);
-			u.sockopt.name = fin_u32(in);
-			u.sockopt.len = fin_u32(in);
+			u.req.sockopt.level = fin_u32(in);
+			u.req.sockopt.name = fin_u32(in);
+			u.req.sockopt.len = fin_u32(in);
 		}
-		fin_bytes(in, u.sockopt.val, 8);
-		len = sizeof(u.sockopt);
+		fin_bytes(in, u.req.sockopt.val, 8);
+		len = sizeof(u.req.sockopt);
 		break;
 	}
 	case TSI_OP_BIND:
-		addr(in, &u.bind.bind);
-		confine(&u.bind.bind);
-		u.bind.flags = fin_u8(in) % 16;
-		len = sizeof(u.bind);
+		addr(in, &u.req.bind.bind);
+		confine(&u.req.bind.bind);
+		u.req.bind.flags = fin_u8(in) % 16;
+		len = sizeof(u.req.bind);
 		break;
 	case TSI_OP_ADOPT:
-		u.adopt.family = family(fin_u8(in));
-		u.adopt.type = type(fin_u8(in));
-		u.adopt.host_port = TSI_HOST_PORT_BASE + fin_u8(in) % 8;
-		u.adopt.guest_port = 2000 + fin_u8(in) % 4; /* the listen_port values */
-		len = sizeof(u.adopt);
+		u.req.adopt.family = family(fin_u8(in));
+		u.req.adopt.type = type(fin_u8(in));
+		u.req.adopt.host_port = TSI_HOST_PORT_BASE + fin_u8(in) % 8;
+		u.req.adopt.guest_port = 2000 + fin_u8(in) % 4; /* the listen_port values */
+		len = sizeof(u.req.adopt);
 		break;
 	default: /* an unknown op or raw bytes */
 		if (op & 0x80)
-			u.h.op = fin_u16(in);
-		len = sizeof(u.h) + fin_bytes(in, u.raw + sizeof(u.h), fin_u8(in));
+			u.req.h.op = fin_u16(in);
+		len = sizeof(u.req.h) + fin_bytes(in, u.bytes + sizeof(u.req.h), fin_u8(in));
 		break;
 	}
 	/* A record cut short or made longer. */

@@ -795,19 +795,29 @@ static int unix_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-/* A unix stream server at PATH answering each connection "echo: " + what it sent. */
-static int unix_echo_server(char **argv)
+/* A unix stream listener at path, open to every user; says "listening" once it is. */
+static int unix_listen(const char *path)
 {
 	struct sockaddr_un sun;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	unlink(argv[0]);
-	if (fd < 0 || unix_addr(argv[0], &sun) < 0 ||
+	unlink(path);
+	if (fd < 0 || unix_addr(path, &sun) < 0 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0)
-		return fail("bind/listen", argv[0]);
-	chmod(argv[0], 0777);
+		return -1;
+	chmod(path, 0777);
 	printf("listening\n");
 	fflush(stdout);
+	return fd;
+}
+
+/* A unix stream server at PATH answering each connection "echo: " + what it sent. */
+static int unix_echo_server(char **argv)
+{
+	int fd = unix_listen(argv[0]);
+
+	if (fd < 0)
+		return fail("bind/listen", argv[0]);
 	for (;;) {
 		char buf[1024];
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -824,16 +834,10 @@ static int unix_echo_server(char **argv)
  * (SO_PEERCRED), and prints them. */
 static int unix_peercred_server(char **argv)
 {
-	struct sockaddr_un sun;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = unix_listen(argv[0]);
 
-	unlink(argv[0]);
-	if (fd < 0 || unix_addr(argv[0], &sun) < 0 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0)
+	if (fd < 0)
 		return fail("bind/listen", argv[0]);
-	chmod(argv[0], 0777);
-	printf("listening\n");
-	fflush(stdout);
 	for (;;) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);

@@ -106,12 +106,8 @@ static void guest_stop_loop(struct guest *g)
 
 static void guest_destroy(struct guest *g)
 {
-	struct event_loop *loop = g->dev->loop;
-
 	guest_stop_loop(g);
-	g->dev->ops->destroy(g->dev);
-	virtio_mmio_release(&g->t);
-	event_loop_free(loop);
+	drv_device_destroy(g->dev, &g->t, NULL);
 }
 
 /* Waits up to 5 s for the device to return a buffer on queue q. */

@@ -106,13 +106,7 @@ static void guest_boot(struct guest *g)
 
 static void guest_destroy(struct guest *g)
 {
-	struct event_loop *loop = g->dev->loop;
-
-	event_loop_stop(loop);
-	pthread_join(g->loop_thread, NULL);
-	g->dev->ops->destroy(g->dev);
-	virtio_mmio_release(&g->t);
-	event_loop_free(loop);
+	drv_device_destroy(g->dev, &g->t, &g->loop_thread);
 }
 
 static bool wait_used(struct guest *g, uint32_t *id, uint32_t *len)

@@ -209,3 +209,16 @@ void *drv_run_event_loop(void *loop)
 	krun_error_release(&err);
 	return NULL;
 }
+
+void drv_device_destroy(struct virtio_device *dev, struct virtio_mmio *t, pthread_t *loop_thread)
+{
+	struct event_loop *loop = dev->loop;
+
+	if (loop_thread) {
+		event_loop_stop(loop);
+		pthread_join(*loop_thread, NULL);
+	}
+	dev->ops->destroy(dev);
+	virtio_mmio_release(t);
+	event_loop_free(loop);
+}

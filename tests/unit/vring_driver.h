@@ -5,6 +5,7 @@
 #define KRUN_TESTS_VRING_DRIVER_H
 
 #include <linux/virtio_ring.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "devices/virtio/virtio_mmio_internal.h"
@@ -65,6 +66,9 @@ uint16_t *vring_driver_avail_event(struct vring_driver *d);
 __attribute__((noreturn)) void drv_bail(const char *what);
 /* pthread start routine serving the device's event loop until it stops. */
 void *drv_run_event_loop(void *loop);
+/* Stops the event loop and joins loop_thread (unless NULL: the loop is not running), then
+ * destroys the device, its transport and its loop. */
+void drv_device_destroy(struct virtio_device *dev, struct virtio_mmio *t, pthread_t *loop_thread);
 
 /* Register access through the transport's MMIO handlers. */
 uint32_t mmio_r32(struct virtio_mmio *t, uint64_t off);

@@ -113,6 +113,22 @@ struct tsi_adopt_req {
 	uint32_t host_port, guest_port;
 } __attribute__((packed));
 
+/* Room for the largest request (and a little more, to see that a record is too long). */
+#define TSI_REQ_MAX 512
+
+/* Any request, as the VMM reads it. */
+union tsi_any_req {
+	struct tsi_req h;
+	struct tsi_open_req open;
+	struct tsi_connect_req connect;
+	struct tsi_listen_req listen;
+	struct tsi_getname_req getname;
+	struct tsi_setsockopt_req sockopt;
+	struct tsi_bind_req bind;
+	struct tsi_adopt_req adopt;
+	uint8_t raw[TSI_REQ_MAX];
+};
+
 /* OPEN, LISTEN, GETNAME, BIND, ADOPT */
 struct tsi_addr_rep {
 	struct tsi_rep h;

@@ -21,8 +21,6 @@
 /* Replies and events waiting for room on the control channel: beyond this we stop reading
  * requests and accepting, so a guest that never reads cannot grow our memory. */
 #define TSI_OUTQ_MAX 64
-/* Room for the largest request (and a little more, to see that a record is too long). */
-#define TSI_REQ_MAX 512
 
 enum tsi_state {
 	TS_NEW,	       /* before OPEN */

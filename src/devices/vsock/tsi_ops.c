@@ -16,18 +16,6 @@
 
 #define MAX_BACKLOG 4096
 
-union tsi_any_req {
-	struct tsi_req h;
-	struct tsi_open_req open;
-	struct tsi_connect_req connect;
-	struct tsi_listen_req listen;
-	struct tsi_getname_req getname;
-	struct tsi_setsockopt_req sockopt;
-	struct tsi_bind_req bind;
-	struct tsi_adopt_req adopt;
-	uint8_t raw[TSI_REQ_MAX];
-};
-
 static void reply_addr(struct tsi_sock *s, const struct tsi_req *req, int result, bool local)
 {
 	struct tsi_addr_rep r = { .h = { .id = req->id, .op = req->op, .result = result } };
