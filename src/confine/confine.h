@@ -38,11 +38,11 @@ confine_caps_t confine_caps_from_names(const char *const *names, size_t n);
 confine_caps_t confine_caps_kept(confine_caps_t bounding);
 
 /* The root, before the machine is built (see root.c): in a mount namespace of the
- * process' own, its root becomes an empty read-only tmpfs holding /proc and /dev/null. root_fd is the
- * container root; *tree gets an O_PATH fd on a detached copy of its mount tree (the root
- * with the mounts beneath it), from which the devices serve it, as /proc/self/fd/N.
- * Anything else the VMM needs later must be open before (kept fds name themselves as
- * /proc/self/fd/N). Needs CAP_SYS_ADMIN. */
+ * process' own, its root becomes an empty read-only tmpfs holding /proc and /dev/null. root_fd is
+ * the container root; *tree gets an O_PATH fd on a detached copy of its mount tree (the root with
+ * the mounts beneath it), from which the devices serve it, as /proc/self/fd/N. Anything else the
+ * VMM needs later must be open before (kept fds name themselves as /proc/self/fd/N). Needs
+ * CAP_SYS_ADMIN. */
 int confine_root(int root_fd, int *tree, krun_error_t *err);
 
 /* Keeps `keep` (as far as the process has it) in the permitted and effective sets and the
