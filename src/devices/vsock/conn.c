@@ -176,12 +176,12 @@ static void enqueue(struct conn *c, const struct iovec *iov, unsigned niov, size
 		*c->txq_tail = b;
 		c->txq_tail = &b->next;
 	}
-	if (b->len + len > b->cap) {
+	/* Even an empty record gets a buffer: the flush computes positions in it. */
+	if (!b->data || b->len + len > b->cap) {
 		b->cap = b->len + len;
 		b->data = xrealloc(b->data, b->cap ? b->cap : 1);
 	}
-	if (len) /* an empty fragment of a new record has no buffer yet */
-		iov_to_buf(iov, niov, skip, b->data + b->len, len);
+	iov_to_buf(iov, niov, skip, b->data + b->len, len);
 	b->len += len;
 	b->complete = complete;
 	c->queued += len;
