@@ -517,6 +517,17 @@ static void test_seqpacket(void)
 	n = recv(hfd, buf, sizeof(buf), 0);
 	ok(n == 11 && memcmp(buf, "after-empty", 11) == 0,
 	   "an empty fragment first: the record is what follows it");
+	/* fuzz_vsock_tx: an empty record queued (UBSan: its flush computed a position in a
+	 * buffer that did not exist). */
+	a.flags = 0;
+	send_pkt(&g, a, NULL, 0);
+	a.flags = VIRTIO_VSOCK_SEQ_EOM;
+	send_pkt(&g, a, NULL, 0);
+	send_pkt(&g, a, "next", 4);
+	n = recv(hfd, buf, sizeof(buf), 0);
+	ssize_t n2 = recv(hfd, buf, sizeof(buf), 0);
+	ok(n == 0 && n2 == 4 && memcmp(buf, "next", 4) == 0,
+	   "an empty record reaches the host as one, before the next");
 
 	memset(buf, 'r', 10000);
 	ok(send(hfd, buf, 10000, 0) == 10000, "host sends a 10000-byte record");
