@@ -5,7 +5,7 @@
  * re-arms the guest's notifications and checks once more before it sleeps. Requests that
  * wait for a lock are deferred by the server and completed later (fs_complete_fn).
  *
- * Stopping is bounded in time: a thread that does not finish within STOP_GRACE (stuck in
+ * Stopping is bounded in time: a thread that does not finish within its grace (stuck in
  * a host file system that stopped answering, say) is abandoned. It belongs to an old
  * epoch: it may finish its request, but it never pushes a reply nor pops another chain,
  * and the device's memory is then never freed, since it may still use it. */
@@ -28,7 +28,10 @@
 #define DEFAULT_WORKERS 4
 #define MAX_WORKERS	64
 #define TAG_LEN		36
-#define STOP_GRACE_MS	2000
+/* A reset (the guest's, on a vCPU thread) waits for requests in progress; the VMM's exit
+ * also lets the workers serve what the guest queued before it powered off. */
+#define RESET_GRACE_S 2
+#define DRAIN_GRACE_S 10
 
 struct virtio_fs_config_space {
 	uint8_t tag[TAG_LEN];
@@ -229,7 +232,7 @@ static void join_by(struct virtio_fs *fs, pthread_t t, const struct timespec *de
 }
 
 /* Stops and joins the first n workers and, if it runs, the kick thread, giving them
- * STOP_GRACE_MS in all; then their epoch is over. */
+ * RESET_GRACE_S in all (DRAIN_GRACE_S when draining); then their epoch is over. */
 static void join_threads(struct virtio_fs *fs, unsigned n, bool kick_thread, bool drain)
 {
 	struct timespec deadline;
@@ -237,12 +240,7 @@ static void join_threads(struct virtio_fs *fs, unsigned n, bool kick_thread, boo
 
 	halt(fs, drain);
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += STOP_GRACE_MS / 1000;
-	deadline.tv_nsec += (STOP_GRACE_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	deadline.tv_sec += drain ? DRAIN_GRACE_S : RESET_GRACE_S;
 	for (unsigned i = 0; i < n; i++)
 		join_by(fs, fs->workers[i], &deadline);
 	if (kick_thread)
