@@ -1,7 +1,7 @@
 /* Fuzzes the FUSE server behind virtio-fs (src/devices/fs) the way a hostile guest kernel
  * talks to it: each input is INIT and then a sequence of requests built from the input
  * (opcode, nodeid, caller, raw arguments, reply space, how the request is split into
- * segments), served by fs_server_handle (or fs_server_handle_hiprio) against a small tree
+ * segments), served by fs_server_handle or fs_server_handle_hiprio against a small tree
  * in a private tmpfs. Nodeids and file handles the server returned are remembered, so
  * later requests of the same input can name them. Between inputs the session is ended
  * with fs_server_reset and the tree is rebuilt when a request may have changed it.
@@ -29,11 +29,6 @@
 #include "devices/fs/server.h"
 #include "fs_test_util.h"
 #include "fuzz_util.h"
-
-/* The hiprio entry point may be missing from older trees: then only fs_server_handle is
- * fuzzed. */
-long fs_server_handle_hiprio(struct fs_server *srv, const struct fs_msg *req,
-			     const struct fs_msg *rsp) __attribute__((weak));
 
 #define MAX_REQS    16
 #define MAX_IDS	    64
@@ -281,15 +276,6 @@ static bool one_request(struct fuzz_in *in, bool first)
 		if (off + 8 <= arg_len)
 			memcpy(arg + off, &v, 8);
 	}
-	/* A FIFO would block the serving thread in open (issue 10, fixed together with the
-	 * hiprio queue): in a tree without that fix MKNOD makes regular files instead. */
-	if (op == FUSE_MKNOD && !fs_server_handle_hiprio && arg_len >= 4) {
-		uint32_t mode;
-		memcpy(&mode, arg, 4);
-		if ((mode & S_IFMT) == S_IFIFO)
-			mode = (mode & ~S_IFMT) | S_IFREG;
-		memcpy(arg, &mode, 4);
-	}
 	h.len = len;
 	if (ctl & 16) { /* a header that lies about its lengths */
 		uint8_t lie = fin_u8(in);
@@ -315,7 +301,7 @@ static bool one_request(struct fuzz_in *in, bool first)
 	F.nbufs++;
 
 	struct fs_msg m_in = { b->in_iov, nin, len }, m_out = { b->out_iov, nout, b->rsp_len };
-	bool hiprio = (ctl & 3) == 3 && fs_server_handle_hiprio;
+	bool hiprio = (ctl & 3) == 3;
 	long n;
 	pthread_mutex_lock(&F.done_mu);
 	b->deferred = true; /* until we know it was not */
