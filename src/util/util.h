@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
+#include <errno.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a)			(sizeof(a) / sizeof((a)[0]))
@@ -44,6 +45,18 @@ static inline void cleanup_dirp(DIR **d)
 #define cleanup_close __attribute__((cleanup(cleanup_closep)))
 #define cleanup_file  __attribute__((cleanup(cleanup_filep)))
 #define cleanup_dir   __attribute__((cleanup(cleanup_dirp)))
+
+/* Closes *fd if open and marks it closed; errno is kept so a caller can still report the
+ * failure that led it here. */
+static inline void close_and_reset(int *fd)
+{
+	if (*fd < 0)
+		return;
+	int saved = errno;
+	close(*fd);
+	*fd = -1;
+	errno = saved;
+}
 
 /* Returns the fd and sets *fdp to -1, handing ownership to the caller. */
 static inline int steal_fd(int *fdp)
