@@ -12,6 +12,9 @@
 #define CONFINE_IS_TGID_PLACEHOLDER(insn)                                                          \
 	((insn)->code == (BPF_JMP | BPF_JEQ | BPF_K) && (insn)->k == CONFINE_TGID_PLACEHOLDER)
 
+/* The longest program seccomp.c patches (on its stack); gen-filter refuses a longer one. */
+#define CONFINE_FILTER_MAX_LEN 512
+
 extern const struct sock_filter confine_filter[];
 extern const size_t confine_filter_len;
 

@@ -255,6 +255,11 @@ int main(void)
 		       insns[i].k);
 	}
 	printf("};\nconst size_t confine_filter_len = %zu;\n", n);
+	if (n > CONFINE_FILTER_MAX_LEN) {
+		fprintf(stderr, "gen-filter: %zu instructions, more than the %d seccomp.c copies\n",
+			n, CONFINE_FILTER_MAX_LEN);
+		return 1;
+	}
 	if (placeholders != 1) {
 		fprintf(stderr, "gen-filter: %zu tgid placeholders in the program, not 1\n",
 			placeholders);

@@ -146,22 +146,32 @@ int confine_root(int root_fd, int *tree, krun_error_t *err)
 }
 
 /* The one directory the VMM may hold is the detached copy of the container root: any
- * other, opened before the new root, leads back into the host's tree by "..". */
+ * other, opened before the new root, leads back into the host's tree by "..". getdents64
+ * into the stack, not opendir: its 32 KiB buffer was most of this check's cost. */
 int confine_no_directory_fds(int tree, krun_error_t *err)
 {
-	cleanup_dir DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
+	cleanup_close int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char buf[4096] __attribute__((aligned(8)));
 	struct stat st;
+	ssize_t n;
 
-	if (!d)
+	if (dir < 0)
 		return krun_make_error(err, errno, "list the VMM's fds");
-	while ((e = readdir(d))) {
-		int fd = atoi(e->d_name);
-		if (e->d_name[0] == '.' || fd == tree || fd == dirfd(d))
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-			return krun_make_error(
-			    err, EBADF, "the VMM holds fd %d, a directory outside its root", fd);
+	while ((n = getdents64(dir, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			const struct dirent64 *e = (const void *)(buf + off);
+			int fd = atoi(e->d_name);
+
+			off += e->d_reclen;
+			if (e->d_name[0] == '.' || fd == tree || fd == dir)
+				continue;
+			if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+				return krun_make_error(
+				    err, EBADF, "the VMM holds fd %d, a directory outside its root",
+				    fd);
+		}
 	}
+	if (n < 0)
+		return krun_make_error(err, errno, "list the VMM's fds");
 	return 0;
 }

@@ -674,6 +674,33 @@ static int enter_user_namespace(void)
 	return 0;
 }
 
+/* The container root's fd, still open, is refused by name, also behind more fds than one
+ * getdents64 call returns; once it is closed (here) the check passes. */
+static int check_directory_fds(int root, int tree)
+{
+	krun_error_t err = NULL;
+	char expect[80];
+	int fds[400], late;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		CHECK((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	CHECK(confine_no_directory_fds(tree, &err) == -EBADF);
+	snprintf(expect, sizeof(expect), "holds fd %d, a directory", root);
+	CHECK(strstr(err->msg, expect) != NULL);
+	krun_error_release(&err);
+	CHECK((late = fcntl(root, F_DUPFD_CLOEXEC, fds[ARRAY_SIZE(fds) - 1])) >= 0);
+	close(root);
+	CHECK(confine_no_directory_fds(tree, &err) == -EBADF);
+	snprintf(expect, sizeof(expect), "holds fd %d, a directory", late);
+	CHECK(strstr(err->msg, expect) != NULL);
+	krun_error_release(&err);
+	close(late);
+	CHECK(confine_no_directory_fds(tree, &err) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close(fds[i]);
+	return 0;
+}
+
 /* tmpdir/vol is a mount of its own, as a volume beneath the container root would be. */
 static int do_root(void *arg)
 {
@@ -696,7 +723,7 @@ static int do_root(void *arg)
 		printf("#   %s\n", err->msg);
 		return 100;
 	}
-	close(root);
+	CHECK(check_directory_fds(root, tree) == 0);
 	CHECK(open("/etc/passwd", O_RDONLY) < 0 && errno == ENOENT);
 	CHECK(stat(tmpdir, &st) < 0 && errno == ENOENT);
 	CHECK((d = opendir("/")) != NULL);
