@@ -71,7 +71,7 @@ static int create_vcpus(struct vm *vm, krun_error_t *err)
 
 static int build(struct vm *vm, krun_error_t *err)
 {
-	int ret = kvm_open(vm->cfg.setup_only, &vm->kvm_fd, err);
+	int ret = kvm_open(vm->cfg.kvm_fd, vm->cfg.setup_only, &vm->kvm_fd, err);
 
 	if (ret == 0)
 		ret = create_vm_fd(vm, err);

@@ -1,13 +1,13 @@
-/* The KVM virtual machine: what devices and the machine glue may ask of it. */
+/* The KVM virtual machine as the machine layer drives it: create, load a kernel, start,
+ * run to power-off, destroy. What devices may ask of it is in bus.h. */
 #ifndef KRUN_VM_VM_H
 #define KRUN_VM_VM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
-#include "../util/error.h"
-#include "guest_mem.h"
-#include "event_loop.h"
+#include "util/error.h"
+#include "vm/bus.h"
 
 struct vm;
 
@@ -15,6 +15,7 @@ struct vm;
 #define VM_MIN_RAM_MIB 32
 
 struct vm_config {
+	int kvm_fd;	  /* /dev/kvm opened by the caller (kvm_open), duplicated; -1: open it */
 	unsigned cpus;	  /* 1..VM_MAX_CPUS */
 	uint64_t ram_mib; /* at least VM_MIN_RAM_MIB */
 	bool nested_virt; /* expose VMX/SVM when the host's KVM supports nesting */
@@ -41,25 +42,6 @@ void vm_destroy(struct vm *vm);
 /* CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest for the first
  * time; false when it never got there. */
 bool vm_first_run_time(struct vm *vm, struct timespec *ts);
-
-/* A handler for a guest-physical MMIO range. Called on vCPU threads, possibly several
- * at once: the handler does its own locking. offset is relative to base; len is 1, 2,
- * 4 or 8. A read handler fills data (zero it for unknown registers). */
-struct mmio_ops {
-	void (*read)(void *opaque, uint64_t offset, void *data, unsigned len);
-	void (*write)(void *opaque, uint64_t offset, const void *data, unsigned len);
-};
-
-int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, const struct mmio_ops *ops,
-		     void *opaque, krun_error_t *err);
-
-/* KVM_IOEVENTFD: a 4-byte guest write of `datamatch` at gpa signals fd without exiting. */
-int vm_add_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t datamatch, int fd, krun_error_t *err);
-/* KVM_IRQFD: a write to fd raises the interrupt line gsi (edge). */
-int vm_add_irqfd(struct vm *vm, unsigned gsi, int fd, krun_error_t *err);
-
-struct guest_mem *vm_guest_mem(struct vm *vm);
-struct event_loop *vm_event_loop(struct vm *vm);
 
 /* Asks the VM to stop: the vCPUs leave KVM_RUN and the event loop returns. Safe from any
  * thread and from a signal handler is NOT guaranteed. */

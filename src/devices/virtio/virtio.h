@@ -8,8 +8,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "../../util/error.h"
-#include "../../vm/vm.h"
+#include "util/error.h"
+#include "vm/bus.h"
 #include "virtqueue.h"
 
 struct virtio_device;
@@ -42,7 +42,6 @@ struct virtio_device_ops {
 
 struct virtio_device {
 	const struct virtio_device_ops *ops;
-	struct vm *vm;
 	struct guest_mem *mem;
 	struct event_loop *loop;
 	struct virtqueue *vq; /* ops->num_queues entries */

@@ -53,7 +53,6 @@ int virtio_mmio_attach(struct vm *vm, struct virtio_device *dev, uint64_t base, 
 	ret = virtio_mmio_init(t, dev, vm_guest_mem(vm), err);
 	if (ret < 0)
 		goto fail_free;
-	dev->vm = vm;
 	dev->loop = vm_event_loop(vm);
 	ret = bind_eventfds(vm, dev, base, irq, err);
 	if (ret < 0)

@@ -1,16 +1,20 @@
-/* Builds and runs one microVM: the glue between the VM (src/vm) and the devices. Knows
- * nothing of OCI: the caller describes the machine. */
-#ifndef KRUN_VM_MACHINE_H
-#define KRUN_VM_MACHINE_H
+/* Builds and runs one microVM: the layer above the VM (src/vm) and the devices
+ * (src/devices) that wires the one to the other. Knows nothing of OCI: the caller
+ * describes the machine. */
+#ifndef KRUN_MACHINE_MACHINE_H
+#define KRUN_MACHINE_MACHINE_H
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include "../util/error.h"
+#include "util/error.h"
 
 struct machine_config {
+	/* /dev/kvm opened and checked by the caller (kvm_open), who keeps it: the VM uses a
+	 * duplicate. -1: machine_run opens /dev/kvm itself. */
+	int kvm_fd;
 	unsigned cpus;		 /* 1..16 */
 	uint64_t ram_mib;	 /* guest RAM */
 	const char *kernel_path; /* uncompressed vmlinux ELF */
