@@ -37,13 +37,13 @@ static void append_extra(struct machine *m)
 static int build_and_run(struct machine *m, krun_error_t *err)
 {
 	const struct machine_config *cfg = m->cfg;
-	struct vm_config vc = { .kvm_fd = cfg->kvm_fd,
+	struct vm_params vp = { .kvm_fd = cfg->kvm_fd,
 				.cpus = cfg->cpus,
 				.ram_mib = cfg->ram_mib,
 				.nested_virt = cfg->nested_virt,
 				.debug = cfg->debug,
 				.setup_only = cfg->setup_only };
-	int ret = vm_create(&vc, &m->vm, err);
+	int ret = vm_create(&vp, &m->vm, err);
 
 	if (ret == 0)
 		ret = vm_load_kernel(m->vm, cfg->kernel_path, cfg->kernel_custom, err);

@@ -15,7 +15,7 @@ struct machine_config {
 	/* /dev/kvm opened and checked by the caller (kvm_open), who keeps it: the VM uses a
 	 * duplicate. -1: machine_run opens /dev/kvm itself. */
 	int kvm_fd;
-	unsigned cpus;		 /* 1..16 */
+	unsigned cpus;		 /* 1..VM_MAX_CPUS (vm/limits.h) */
 	uint64_t ram_mib;	 /* guest RAM */
 	const char *kernel_path; /* uncompressed vmlinux ELF */
 	bool kernel_custom;	 /* not krun's installed kernel: copied, never mapped */

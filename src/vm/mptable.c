@@ -175,9 +175,9 @@ int mptable_write(struct guest_mem *m, uint64_t gpa, unsigned ncpus, krun_error_
 	size_t size = mptable_size(ncpus);
 	uint8_t *p = guest_mem_ptr(m, gpa, size);
 
-	if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS)
+	if (ncpus == 0 || ncpus > VM_MAX_CPUS)
 		return krun_make_error(err, EINVAL, "MP table: %u CPUs (1 to %d supported)", ncpus,
-				       MPTABLE_MAX_CPUS);
+				       VM_MAX_CPUS);
 	if (!p || gpa > UINT32_MAX)
 		return krun_make_error(err, EINVAL, "MP table at 0x%llx is outside guest RAM",
 				       (unsigned long long)gpa);

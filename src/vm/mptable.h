@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "guest_mem.h"
-#include "../util/error.h"
+#include "util/error.h"
+#include "vm/limits.h"
 
-#define MPTABLE_MAX_CPUS    16
 #define MPTABLE_LAPIC_ADDR  0xfee00000U
 #define MPTABLE_IOAPIC_ADDR 0xfec00000U
 #define MPTABLE_ISA_IRQS    16

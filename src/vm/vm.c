@@ -13,20 +13,17 @@
 
 /* KVM needs three pages for the real-mode TSS (Intel); they sit in the MMIO hole, below
  * the BIOS area, where nothing else lives. */
-#define KVM_TSS_ADDR   0xfffbd000ULL
-#define VM_MAX_RAM_MIB (1ULL << 20) /* 1 TiB */
+#define KVM_TSS_ADDR 0xfffbd000ULL
 
-static int check_config(const struct vm_config *cfg, krun_error_t *err)
+static int check_config(const struct vm_params *cfg, krun_error_t *err)
 {
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
 		return krun_make_error(err, EINVAL, "%u vCPUs requested: 1 to %d are supported",
 				       cfg->cpus, VM_MAX_CPUS);
 	if (cfg->ram_mib < VM_MIN_RAM_MIB || cfg->ram_mib > VM_MAX_RAM_MIB)
-		return krun_make_error(err, EINVAL,
-				       "%llu MiB of RAM requested: %d MiB to %llu MiB "
-				       "are supported",
-				       (unsigned long long)cfg->ram_mib, VM_MIN_RAM_MIB,
-				       (unsigned long long)VM_MAX_RAM_MIB);
+		return krun_make_error(
+		    err, EINVAL, "%llu MiB of RAM requested: %d MiB to %d MiB are supported",
+		    (unsigned long long)cfg->ram_mib, VM_MIN_RAM_MIB, VM_MAX_RAM_MIB);
 	return 0;
 }
 
@@ -86,7 +83,7 @@ static int build(struct vm *vm, krun_error_t *err)
 	return ret;
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err)
+int vm_create(const struct vm_params *cfg, struct vm **out, krun_error_t *err)
 {
 	struct vm *vm;
 	int ret = check_config(cfg, err);

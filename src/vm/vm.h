@@ -8,13 +8,12 @@
 #include <time.h>
 #include "util/error.h"
 #include "vm/bus.h"
+#include "vm/limits.h"
 
 struct vm;
 
-#define VM_MAX_CPUS    16
-#define VM_MIN_RAM_MIB 32
-
-struct vm_config {
+/* What vm_create builds. */
+struct vm_params {
 	int kvm_fd;	  /* /dev/kvm opened by the caller (kvm_open), duplicated; -1: open it */
 	unsigned cpus;	  /* 1..VM_MAX_CPUS */
 	uint64_t ram_mib; /* at least VM_MIN_RAM_MIB */
@@ -25,7 +24,7 @@ struct vm_config {
 };
 
 /* Opens KVM and creates the VM: guest RAM, irqchip, PIT, vCPUs, the event loop. */
-int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err);
+int vm_create(const struct vm_params *cfg, struct vm **out, krun_error_t *err);
 /* Loads the vmlinux ELF at path (see loader.h; custom: not krun's installed kernel). */
 int vm_load_kernel(struct vm *vm, const char *path, bool custom, krun_error_t *err);
 /* Writes the boot structures with this kernel command line, sets the boot vCPU's

@@ -11,7 +11,7 @@
 #include "vcpu.h"
 
 struct vm {
-	struct vm_config cfg;
+	struct vm_params cfg;
 	int kvm_fd, vm_fd;
 	bool tsc_deadline;	       /* KVM emulates the TSC-deadline timer */
 	struct kvm_cpuid2 *host_cpuid; /* KVM_GET_SUPPORTED_CPUID, before normalisation */
