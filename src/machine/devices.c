@@ -27,8 +27,8 @@ static int attach(struct machine *m, struct virtio_device *dev, krun_error_t *er
 	unsigned i = m->ndev++;
 
 	m->dev[i] = dev;
-	return virtio_mmio_attach(m->vm, dev, MMIO_BASE + i * MMIO_SIZE, FIRST_IRQ + i, &m->cmdline,
-				  err);
+	return virtio_mmio_attach(m->vm, dev, GUEST_VIRTIO_MMIO_BASE + i * GUEST_VIRTIO_MMIO_SIZE,
+				  GUEST_VIRTIO_MMIO_FIRST_IRQ + i, &m->cmdline, err);
 }
 
 static int add_console(struct machine *m, krun_error_t *err)
@@ -133,7 +133,7 @@ static int (*const add_device[])(struct machine *m, krun_error_t *err) = {
 	add_rng,
 	add_tsi,
 };
-_Static_assert(ARRAY_SIZE(add_device) <= MAX_DEVICES, "one ISA IRQ line per device");
+_Static_assert(ARRAY_SIZE(add_device) <= GUEST_VIRTIO_MMIO_MAX_DEVICES, "one IRQ line per device");
 
 int machine_add_devices(struct machine *m, krun_error_t *err)
 {

@@ -8,19 +8,16 @@
 #include <stdbool.h>
 #include "machine/machine.h"
 #include "devices/virtio/virtio.h"
+#include "vm/layout.h"
 #include "vm/vm.h"
 
-#define MMIO_BASE	 0xd0000000ULL
-#define MMIO_SIZE	 0x1000ULL
-#define FIRST_IRQ	 5
-#define MAX_DEVICES	 (15 - FIRST_IRQ + 1) /* ISA lines 5..15 */
 #define STATUS_UNSET	 INT_MIN
 #define STATUS_NO_REPORT 125
 
 struct machine {
 	const struct machine_config *cfg;
 	struct vm *vm;
-	struct virtio_device *dev[MAX_DEVICES];
+	struct virtio_device *dev[GUEST_VIRTIO_MMIO_MAX_DEVICES];
 	unsigned ndev;
 	char *cmdline;
 	int init_fd;

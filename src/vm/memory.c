@@ -17,7 +17,7 @@ void guest_mem_layout(struct guest_mem *m, uint64_t ram_size)
 		return;
 	/* What does not fit below the hole continues at 4 GiB. */
 	m->region[0].size = GUEST_MMIO_HOLE_START;
-	m->region[1].gpa = GUEST_MMIO_HOLE_END;
+	m->region[1].gpa = GUEST_HIGH_RAM_START;
 	m->region[1].size = ram_size - GUEST_MMIO_HOLE_START;
 	m->nregions = 2;
 }

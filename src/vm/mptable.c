@@ -126,7 +126,7 @@ static unsigned write_entries(uint8_t *p, unsigned ncpus)
 				    .apic_id = ioapic_id,
 				    .apic_version = IOAPIC_VERSION,
 				    .flags = MP_IOAPIC_USABLE,
-				    .addr = MPTABLE_IOAPIC_ADDR };
+				    .addr = GUEST_IOAPIC_ADDR };
 
 	for (unsigned i = 0; i < ncpus; i++) {
 		struct mp_processor cpu = { .type = MP_PROCESSOR,
@@ -160,7 +160,7 @@ void mptable_build(uint8_t *buf, uint32_t gpa, unsigned ncpus)
 	memcpy(hdr->oem, "KRUN    ", 8);
 	memcpy(hdr->product, "MICROVM     ", 12);
 	hdr->count = count;
-	hdr->lapic = MPTABLE_LAPIC_ADDR;
+	hdr->lapic = GUEST_LAPIC_ADDR;
 	hdr->checksum = checksum(hdr, hdr->length);
 
 	memcpy(mpf->signature, "_MP_", 4);

@@ -11,10 +11,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-/* KVM needs three pages for the real-mode TSS (Intel); they sit in the MMIO hole, below
- * the BIOS area, where nothing else lives. */
-#define KVM_TSS_ADDR 0xfffbd000ULL
-
 static int check_config(const struct vm_params *cfg, krun_error_t *err)
 {
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
@@ -36,7 +32,7 @@ static int create_vm_fd(struct vm *vm, krun_error_t *err)
 	while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0)
 		return krun_make_error(err, errno, "KVM_CREATE_VM");
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)GUEST_KVM_TSS_ADDR) < 0)
 		return krun_make_error(err, errno, "KVM_SET_TSS_ADDR");
 	/* PIC, IOAPIC and LAPICs in KVM, before any vCPU exists; the PIT too, with its
 	 * speaker port handled in the kernel. */
