@@ -2,8 +2,8 @@
  * (console), the root file system with the guest init and the OCI config (virtio-fs),
  * rng, and TSI (virtio-vsock), each given the next MMIO window and IRQ line. */
 #include "machine/internal.h"
-#include "devices/console.h"
-#include "devices/fs.h"
+#include "devices/console/console.h"
+#include "devices/fs/fs.h"
 #include "devices/rng.h"
 #include "devices/vsock/tsi.h"
 #include "util/util.h"

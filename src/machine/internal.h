@@ -29,6 +29,11 @@ struct machine {
 	sigset_t signals, saved_mask;
 };
 
+enum machine_log_level { MACHINE_LOG_ERROR, MACHINE_LOG_WARNING, MACHINE_LOG_DEBUG };
+/* One message through m->cfg->log. */
+void machine_log(const struct machine *m, enum machine_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Creates the devices in the order of their MMIO windows and IRQ lines, attaches them to
  * m->vm and adds what they need to m->cmdline. */
 int machine_add_devices(struct machine *m, krun_error_t *err);

@@ -4,8 +4,37 @@
 #include "machine/internal.h"
 #include "util/util.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+
+static void log_message(const struct machine *m, enum machine_log_level level, const char *msg)
+{
+	const struct machine_log *log = m->cfg->log;
+
+	if (!log) {
+		if (level != MACHINE_LOG_DEBUG || m->cfg->debug)
+			fprintf(stderr, "krun: %s\n", msg);
+	} else if (level == MACHINE_LOG_ERROR) {
+		log->error(msg);
+	} else if (level == MACHINE_LOG_WARNING) {
+		log->warning("%s", msg);
+	} else {
+		log->debug("%s", msg);
+	}
+}
+
+void machine_log(const struct machine *m, enum machine_log_level level, const char *fmt, ...)
+{
+	cleanup_free char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	log_message(m, level, msg);
+}
 
 static char *base_cmdline(const struct machine_config *cfg)
 {
@@ -34,7 +63,7 @@ static void append_extra(struct machine *m)
 	m->cmdline = s;
 }
 
-static int build_and_run(struct machine *m, krun_error_t *err)
+static int build(struct machine *m, krun_error_t *err)
 {
 	const struct machine_config *cfg = m->cfg;
 	struct vm_params vp = { .kvm_fd = cfg->kvm_fd,
@@ -43,10 +72,12 @@ static int build_and_run(struct machine *m, krun_error_t *err)
 				.nested_virt = cfg->nested_virt,
 				.debug = cfg->debug,
 				.setup_only = cfg->setup_only };
-	int ret = vm_create(&vp, &m->vm, err);
+	int ret;
 
-	if (ret == 0)
-		ret = vm_load_kernel(m->vm, cfg->kernel_path, cfg->kernel_custom, err);
+	ret = vm_create(&vp, &m->vm, err);
+	if (ret < 0)
+		return ret;
+	ret = vm_load_kernel(m->vm, cfg->kernel_path, cfg->kernel_custom, err);
 	if (ret < 0)
 		return ret;
 	m->cmdline = base_cmdline(cfg);
@@ -54,17 +85,41 @@ static int build_and_run(struct machine *m, krun_error_t *err)
 	if (ret < 0)
 		return ret;
 	append_extra(m);
+	return 0;
+}
+
+static int run(struct machine *m, krun_error_t *err)
+{
+	const struct machine_config *cfg = m->cfg;
+	int ret;
+
 	ret = machine_watch_signals(m, err);
-	if (ret == 0 && cfg->confine)
-		ret = cfg->confine(cfg->confine_opaque, err);
 	if (ret < 0)
 		return ret;
+	if (cfg->confine) {
+		ret = cfg->confine(cfg->confine_opaque, err);
+		if (ret < 0)
+			return ret;
+	}
 	ret = vm_start(m->vm, m->cmdline, err);
-	if (ret == 0)
-		ret = vm_run(m->vm, err);
-	if (ret == 0 && cfg->first_run_at)
+	if (ret < 0)
+		return ret;
+	ret = vm_run(m->vm, err);
+	machine_log(m, MACHINE_LOG_DEBUG, "VM stopped: %s", vm_stop_reason(m->vm));
+	if (ret < 0)
+		return ret;
+	if (cfg->first_run_at)
 		vm_first_run_time(m->vm, cfg->first_run_at);
-	return ret;
+	return 0;
+}
+
+static int build_and_run(struct machine *m, krun_error_t *err)
+{
+	int ret = build(m, err);
+
+	if (ret < 0)
+		return ret;
+	return run(m, err);
 }
 
 static int final_status(const struct machine *m)
@@ -75,8 +130,9 @@ static int final_status(const struct machine *m)
 		return 0;
 	if (status != STATUS_UNSET)
 		return status;
-	fprintf(stderr, "krun: the guest stopped without reporting an exit status (kernel "
-			"panic or init failure; the debug option shows the kernel log)\n");
+	machine_log(m, MACHINE_LOG_ERROR,
+		    "the guest stopped without reporting an exit status (kernel panic or init "
+		    "failure; the debug option shows the kernel log)");
 	return STATUS_NO_REPORT;
 }
 

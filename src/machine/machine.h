@@ -11,6 +11,14 @@
 #include <time.h>
 #include "util/error.h"
 
+/* The caller's logger (krun's own, so that --log and --log-format see the machine's
+ * messages); the signatures are those of src/oci/log.h. */
+struct machine_log {
+	void (*error)(const char *msg);
+	void (*warning)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+	void (*debug)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+};
+
 struct machine_config {
 	/* /dev/kvm opened and checked by the caller (kvm_open), who keeps it: the VM uses a
 	 * duplicate. -1: machine_run opens /dev/kvm itself. */
@@ -23,6 +31,9 @@ struct machine_config {
 	const char *kernel_cmdline_extra;
 	bool nested_virt; /* expose VMX/SVM in CPUID */
 	bool debug;	  /* guest kernel log (earlyprintk on port 0x3f8) to stderr */
+	/* Where the machine's messages go; NULL: "krun: <message>" on stderr, debug ones
+	 * only with `debug`. */
+	const struct machine_log *log;
 
 	const char *root_path;	 /* host directory that becomes the guest's / */
 	const char *root_tag;	 /* virtio-fs tag; "/dev/root" when NULL */

@@ -11,7 +11,7 @@
  * everything), which also keeps them from being dropped when the VMM is PID 1 of a pid
  * namespace. */
 #include "machine/internal.h"
-#include "devices/console.h"
+#include "devices/console/console.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -65,9 +65,8 @@ static void stop_on_signal(struct machine *m, int signo)
 {
 	int unset = STATUS_UNSET;
 
-	if (m->cfg->debug)
-		fprintf(stderr, "krun: signal %d before the guest init was up: stopping the VM\n",
-			signo);
+	machine_log(m, MACHINE_LOG_DEBUG, "signal %d before the guest init was up: stopping the VM",
+		    signo);
 	/* A status the guest reported first stays. */
 	atomic_compare_exchange_strong(&m->exit_status, &unset, 128 + signo);
 	vm_request_stop(m->vm);
@@ -93,8 +92,8 @@ static void handle_signal(struct machine *m, int signo)
 		return;
 	}
 	if (virtio_console_send_signal(m->console, signo) == -EAGAIN)
-		fprintf(stderr, "krun: the guest is not reading signals: signal %d dropped\n",
-			signo);
+		machine_log(m, MACHINE_LOG_WARNING,
+			    "the guest is not reading signals: signal %d dropped", signo);
 }
 
 static void on_signals(void *opaque, uint32_t events)
@@ -127,8 +126,7 @@ void machine_unwatch_signals(struct machine *m)
 		event_loop_remove(vm_event_loop(m->vm), m->signal_fd);
 		while (read(m->signal_fd, &si, sizeof(si)) == sizeof(si))
 			;
-		close(m->signal_fd);
-		m->signal_fd = -1;
+		close_and_reset(&m->signal_fd);
 	}
 	if (m->signals_blocked)
 		pthread_sigmask(SIG_SETMASK, &m->saved_mask, NULL);

@@ -193,6 +193,8 @@ static void fill_confine(const struct oci_process *p, struct machine_config *m)
 	m->confine_opaque = &confine_cfg;
 }
 
+static const struct machine_log vmm_log = { log_error, log_warning, log_debug };
+
 static void fill_machine(const struct container_child *c, struct machine_config *m)
 {
 	const struct bundle *b = c->bundle;
@@ -205,6 +207,7 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
 	m->nested_virt = b->vm.nested_virt;
 	m->debug = c->g->debug;
+	m->log = &vmm_log;
 	m->root_path = vm_paths.root ? vm_paths.root : b->rootfs;
 	m->root_tag = b->vm.virtiofs_tag;
 	m->init_path = vm_paths.init ? vm_paths.init : b->init_path;

@@ -1,6 +1,7 @@
-#include "kvm.h"
-#include "cpuid.h"
-#include "../util/util.h"
+/* /dev/kvm: opening it, refusing a KVM that cannot run the guest, host-wide queries (kvm.h). */
+#include "vm/kvm.h"
+#include "vm/cpuid.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,5 @@
-#include "memory.h"
+/* Guest RAM: its layout around the MMIO hole, its mapping and its KVM memory slots. */
+#include "vm/memory.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Layout: the 16-byte floating pointer, then the configuration table header and its
  * entries (processors, bus, IOAPIC, I/O interrupts, local interrupts), as in the MP spec. */
-#include "mptable.h"
+#include "vm/mptable.h"
 
 #include <errno.h>
 #include <string.h>

@@ -38,6 +38,8 @@ int vm_run(struct vm *vm, krun_error_t *err);
 void vm_shutdown(struct vm *vm);
 /* Stops what still runs and frees everything. */
 void vm_destroy(struct vm *vm);
+/* Why the VM stopped (the first reason given: power-off, triple fault, an error...). */
+const char *vm_stop_reason(struct vm *vm);
 /* CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest for the first
  * time; false when it never got there. */
 bool vm_first_run_time(struct vm *vm, struct timespec *ts);

@@ -5,10 +5,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <linux/kvm.h>
-#include "vm.h"
-#include "mmio_bus.h"
-#include "pio.h"
-#include "vcpu.h"
+#include "vm/vm.h"
+#include "vm/mmio_bus.h"
+#include "vm/pio.h"
+#include "vm/vcpu.h"
 
 struct vm {
 	struct vm_params cfg;

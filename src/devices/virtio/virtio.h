@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include "util/error.h"
 #include "vm/bus.h"
-#include "virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 
 struct virtio_device;
 

@@ -3,7 +3,7 @@
  * never leave the kernel), the interrupt through irqfd, and the kernel command line
  * entry that tells the guest where the device is. The transport lives as long as the
  * VM: KVM keeps references to its eventfds and the bus to its state. */
-#include "virtio_mmio_internal.h"
+#include "devices/virtio/virtio_mmio_internal.h"
 
 #include <inttypes.h>
 #include <linux/virtio_mmio.h>

@@ -4,7 +4,7 @@
 #define KRUN_DEVICES_VIRTIO_MMIO_INTERNAL_H
 
 #include <pthread.h>
-#include "virtio.h"
+#include "devices/virtio/virtio.h"
 
 struct virtio_mmio {
 	struct virtio_device *dev;

@@ -1,8 +1,8 @@
 /* The control requests of docs/tsi.md. The guest is not trusted: every record is checked
  * for its length, its op and the socket's state before anything is done, and anything
  * wrong gets an error reply; no request ever releases the socket or blocks. */
-#include "tsi_internal.h"
-#include "internal.h"
+#include "devices/vsock/tsi_internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,8 +57,7 @@ static void op_open(struct tsi_sock *s, const union tsi_any_req *u)
 	s->type = q->type;
 	ret = tsi_apply_flags(s, q->flags);
 	if (ret < 0) {
-		close(s->host.fd); /* never watched yet */
-		s->host.fd = -1;
+		close_and_reset(&s->host.fd); /* never watched yet */
 		reply_addr(s, &q->h, ret, false);
 		return;
 	}
@@ -84,12 +83,16 @@ static int prepare_bind(struct tsi_sock *s, const struct tsi_addr *bind, uint32_
 	if (bind->len == 0 || s->bound)
 		return 0;
 	ret = tsi_addr_parse(s, bind, &ss, &len);
-	if (ret == 0)
-		ret = tsi_apply_flags(s, flags);
-	if (ret == 0)
-		ret = tsi_bind(s, &ss, len);
-	s->bound = ret == 0;
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = tsi_apply_flags(s, flags);
+	if (ret < 0)
+		return ret;
+	ret = tsi_bind(s, &ss, len);
+	if (ret < 0)
+		return ret;
+	s->bound = true;
+	return 0;
 }
 
 static int connect_state_error(const struct tsi_sock *s)
@@ -400,8 +403,7 @@ static void refuse_one(struct tsi_sock *s)
 {
 	struct tsi *t = s->t;
 
-	if (t->spare_fd >= 0)
-		close(t->spare_fd);
+	close_and_reset(&t->spare_fd);
 	int fd = accept4(s->host.fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
