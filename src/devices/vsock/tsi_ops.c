@@ -151,22 +151,32 @@ void tsi_on_retry(void *opaque, uint32_t events)
 		tsi_release(s);
 }
 
+static int try_connect(struct tsi_sock *s, const struct tsi_connect_req *q,
+		       struct sockaddr_storage *dest, socklen_t *len)
+{
+	int ret;
+
+	ret = connect_state_error(s);
+	if (ret < 0)
+		return ret;
+	s->creds = q->creds;
+	ret = tsi_addr_parse(s, &q->dest, dest, len);
+	if (ret < 0)
+		return ret;
+	/* Bound already (an earlier CONNECT that failed, or BIND): the address stays. */
+	ret = prepare_bind(s, &q->bind, q->flags);
+	if (ret < 0)
+		return ret;
+	return tsi_connect_addr(s, dest, *len, NULL, 0);
+}
+
 static void op_connect(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_connect_req *q = &u->connect;
 	struct sockaddr_storage dest;
 	socklen_t len;
-	int ret = connect_state_error(s);
+	int ret = try_connect(s, q, &dest, &len);
 
-	if (ret == 0) {
-		s->creds = q->creds;
-		ret = tsi_addr_parse(s, &q->dest, &dest, &len);
-	}
-	/* Bound already (an earlier CONNECT that failed, or BIND): the address stays. */
-	if (ret == 0)
-		ret = prepare_bind(s, &q->bind, q->flags);
-	if (ret == 0)
-		ret = tsi_connect_addr(s, &dest, len, NULL, 0);
 	if (ret == -EAGAIN && s->family == AF_UNIX && s->type == SOCK_STREAM)
 		ret = start_unix_retry(s, &dest, len);
 	if (ret == -EINPROGRESS && s->type == SOCK_STREAM) {
@@ -196,25 +206,31 @@ void tsi_connect_done(struct tsi_sock *s)
 	reply_connect(s, s->connect_id, -e);
 }
 
+static int try_listen(struct tsi_sock *s, const struct tsi_listen_req *q)
+{
+	int backlog = q->backlog > MAX_BACKLOG ? MAX_BACKLOG : (int)q->backlog;
+	int ret;
+
+	if (s->type != SOCK_STREAM || (s->state != TS_OPEN && s->state != TS_LISTENING))
+		return -EINVAL;
+	if (s->state == TS_OPEN) {
+		s->creds = q->creds;
+		ret = prepare_bind(s, &q->bind, q->flags);
+		if (ret < 0)
+			return ret;
+	}
+	if (listen(s->host.fd, backlog) < 0)
+		return -errno;
+	s->state = TS_LISTENING;
+	s->listen_port = q->listen_port;
+	return 0;
+}
+
 static void op_listen(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_listen_req *q = &u->listen;
-	int backlog = q->backlog > MAX_BACKLOG ? MAX_BACKLOG : (int)q->backlog;
-	int ret = 0;
 
-	if (s->type != SOCK_STREAM || (s->state != TS_OPEN && s->state != TS_LISTENING))
-		ret = -EINVAL;
-	else if (s->state == TS_OPEN) {
-		s->creds = q->creds;
-		ret = prepare_bind(s, &q->bind, q->flags);
-	}
-	if (ret == 0 && listen(s->host.fd, backlog) < 0)
-		ret = -errno;
-	if (ret == 0) {
-		s->state = TS_LISTENING;
-		s->listen_port = q->listen_port;
-	}
-	reply_addr(s, &q->h, ret, true);
+	reply_addr(s, &q->h, try_listen(s, q), true);
 }
 
 static void op_getname(struct tsi_sock *s, const union tsi_any_req *u)
