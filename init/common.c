@@ -77,7 +77,7 @@ char *xstrndup(const char *s, size_t n)
 	return p ? p : oom(n);
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xstrfmt(const char *fmt, ...)
 {
 	char *out;
 	va_list ap;

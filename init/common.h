@@ -38,7 +38,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A new string formatted as printf would: the string, not its length. */
+char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void free_strv(char **v); /* frees a NULL-terminated array of strings and the array */
 
 /* Reads a whole file of at most max bytes into a NUL-terminated buffer. */

@@ -2,7 +2,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include "host_signals.h"
-#include "stdio.h"
+#include "streams.h"
 
 size_t host_signals_decode(const unsigned char *buf, size_t n, int *out)
 {

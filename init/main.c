@@ -13,7 +13,7 @@
 #include "mounts.h"
 #include "net.h"
 #include "report.h"
-#include "stdio.h"
+#include "streams.h"
 #include "supervisor.h"
 #include "workload.h"
 

@@ -88,7 +88,7 @@ static bool apply_special_option(const char *opt, struct mount_options *o)
 
 static void append_data(char **data, const char *opt)
 {
-	char *joined = *data ? xasprintf("%s,%s", *data, opt) : xstrdup(opt);
+	char *joined = *data ? xstrfmt("%s,%s", *data, opt) : xstrdup(opt);
 	free(*data);
 	*data = joined;
 }

@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include "log.h"
-#include "stdio.h"
+#include "streams.h"
 
 static bool port_has_name(const char *ports_dir, const char *entry, const char *name)
 {
