@@ -1,4 +1,4 @@
-#include "json.h"
+#include "annotations/json.h"
 #include "util/util.h"
 
 #include <errno.h>

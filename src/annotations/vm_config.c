@@ -1,6 +1,6 @@
 /* Collects the settings from the annotations and .krun_vm.json through one table of keys. */
-#include "vm_keys.h"
-#include "json.h"
+#include "annotations/vm_keys.h"
+#include "annotations/json.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
-#include "bundle.h"
-#include "log.h"
+#include "oci/bundle.h"
+#include "oci/log.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #ifndef KRUN_OCI_BUNDLE_H
 #define KRUN_OCI_BUNDLE_H
 
-#include "config.h"
+#include "oci/config.h"
 #include "annotations/vm_config.h"
 
 struct bundle {

@@ -1,6 +1,6 @@
 /* The layout of the cgroup file systems, and creating, joining, limiting and removing the
  * container's cgroup in each hierarchy. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Control-file helpers of the cgroup code. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* What the lifecycle verbs do with an existing cgroup: pause/resume, ps, kill --all. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>

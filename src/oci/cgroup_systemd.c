@@ -1,7 +1,7 @@
 /* The systemd cgroup manager: systemd makes the container's cgroup as a transient scope
  * unit (StartTransientUnit over D-Bus, Delegate=yes so that the cgroup is ours to write),
  * then the limits go through the cgroup files as with cgroupfs. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <ctype.h>

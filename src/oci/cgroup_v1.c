@@ -1,5 +1,5 @@
 /* Limits and the freezer on cgroup v1 hierarchies. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>

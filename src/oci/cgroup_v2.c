@@ -1,5 +1,5 @@
 /* Limits, controller delegation and the freezer on cgroup2. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>

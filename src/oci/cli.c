@@ -1,6 +1,6 @@
 /* Global options. Like crun: options before the verb, `--opt=value` and `--opt value`,
  * unambiguous prefixes of long options. */
-#include "cli.h"
+#include "oci/cli.h"
 #include "util/util.h"
 
 #include <getopt.h>

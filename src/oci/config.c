@@ -1,5 +1,5 @@
 /* config.json: the document, root, mounts, annotations and the linux object. */
-#include "config.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <errno.h>

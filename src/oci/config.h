@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "annotations/json.h"
-#include "hooks.h"
-#include "resources.h"
+#include "oci/hooks.h"
+#include "oci/resources.h"
 #include "util/error.h"
 
 /* config.json is read whole; podman's largest are well below this. */

@@ -1,5 +1,5 @@
 /* config.json: the process object. */
-#include "config.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <string.h>

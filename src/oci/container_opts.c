@@ -1,5 +1,5 @@
-#include "container_opts.h"
-#include "cli.h"
+#include "oci/container_opts.h"
+#include "oci/cli.h"
 
 #include <getopt.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 /* krun create: the container process is made and waits for `krun start`. */
-#include "verbs.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/launch.h"
 
 int krun_cmd_create(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {

@@ -1,8 +1,8 @@
 /* krun delete [--force] ID: removes a stopped (or created) container; --force kills a
  * running one first and succeeds when there is nothing to delete. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 
 #include <errno.h>
 

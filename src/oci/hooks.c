@@ -1,6 +1,6 @@
 /* OCI hooks: the config.json "hooks" object, and running one phase's list on the host. */
-#include "hooks.h"
-#include "config.h"
+#include "oci/hooks.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <errno.h>

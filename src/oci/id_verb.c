@@ -1,4 +1,4 @@
-#include "id_verb.h"
+#include "oci/id_verb.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
 /* krun kill [--all] ID [SIGNAL]: signals the container's process (the VMM, which passes the
  * signal on to the workload in the guest), or with --all every process of its cgroup. */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
-#include "process.h"
-#include "signals.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
+#include "oci/process.h"
+#include "oci/signals.h"
 
 #include <signal.h>
 

@@ -1,7 +1,7 @@
 /* krun list [-q] [--format table|json]: the containers of the state root. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "log.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/log.h"
 #include "util/json_gen.h"
 
 #include <dirent.h>

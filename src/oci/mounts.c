@@ -1,4 +1,4 @@
-#include "mounts.h"
+#include "oci/mounts.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "namespaces.h"
+#include "oci/namespaces.h"
 #include "util/util.h"
 
 #include <errno.h>

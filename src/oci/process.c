@@ -1,4 +1,4 @@
-#include "process.h"
+#include "oci/process.h"
 #include "util/util.h"
 
 #include <errno.h>

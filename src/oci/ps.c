@@ -1,9 +1,9 @@
 /* krun ps [--format table|json] ID: the host processes of the container (the VMM, and
  * anything else in its cgroup). */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 #include "util/json_gen.h"
 
 #include <errno.h>

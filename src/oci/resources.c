@@ -1,4 +1,4 @@
-#include "resources.h"
+#include "oci/resources.h"
 #include "annotations/json.h"
 #include "util/util.h"
 

@@ -1,9 +1,9 @@
 /* krun run: create and start in one go. In the foreground krun waits for the container,
  * forwards the signals it receives to it, returns the workload's exit status and removes
  * the container (unless --keep); with --detach it returns once the container started. */
-#include "verbs.h"
-#include "launch.h"
-#include "log.h"
+#include "oci/verbs.h"
+#include "oci/launch.h"
+#include "oci/log.h"
 #include "util/util.h"
 
 #include <errno.h>

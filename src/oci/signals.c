@@ -1,4 +1,4 @@
-#include "signals.h"
+#include "oci/signals.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,6 +1,6 @@
 /* krun spec: writes a default config.json for a krun bundle, never over an existing one. */
-#include "spec_features.h"
-#include "verbs.h"
+#include "oci/spec_features.h"
+#include "oci/verbs.h"
 #include "util/json_gen.h"
 #include "util/util.h"
 

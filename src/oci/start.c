@@ -1,7 +1,7 @@
 /* krun start: lets a created container boot its VM. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 
 int krun_cmd_start(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {

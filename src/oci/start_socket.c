@@ -1,4 +1,4 @@
-#include "start_socket.h"
+#include "oci/start_socket.h"
 #include "util/util.h"
 
 #include <errno.h>

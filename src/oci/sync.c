@@ -1,4 +1,4 @@
-#include "sync.h"
+#include "oci/sync.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /* krun update [--resources FILE|-] [--memory N ...] ID: changes the cgroup limits of a
  * running container's VMM (the guest's RAM and vCPUs stay as they were booted). */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
-#include "resources.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
+#include "oci/resources.h"
 
 #include <errno.h>
 #include <fcntl.h>

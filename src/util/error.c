@@ -1,5 +1,5 @@
-#include "error.h"
-#include "util.h"
+#include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
-#include "json_gen.h"
-#include "util.h"
+#include "util/json_gen.h"
+#include "util/util.h"
 
 #include <string.h>
 
