@@ -147,9 +147,9 @@ static int run(void)
 int main(void)
 {
 	if (getpid() != 1) {
-		fprintf(stderr,
-			"krun-init: this is the init of a krun microVM and runs only as its "
-			"PID 1 (this is pid %d); doing nothing\n",
+		log_set_fd(STDERR_FILENO);
+		log_msg("this is the init of a krun microVM and runs only as its PID 1 (this is "
+			"pid %d); doing nothing",
 			(int)getpid());
 		return STATUS_INIT_FAILED;
 	}
