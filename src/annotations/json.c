@@ -85,7 +85,7 @@ static int json_scan(const char *doc, const char *text, size_t len, krun_error_t
 	int ret = 0;
 
 	if (!h)
-		abort(); /* yajl_alloc fails only when out of memory */
+		oom(); /* yajl_alloc fails only when out of memory */
 	st = yajl_parse(h, (const unsigned char *)text, len);
 	at = yajl_get_bytes_consumed(h);
 	if (st == yajl_status_ok) {

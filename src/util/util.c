@@ -47,16 +47,23 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+int xvasprintf(char **out, const char *fmt, va_list ap)
+{
+	int ret = vasprintf(out, fmt, ap);
+
+	if (ret < 0)
+		oom();
+	return ret;
+}
+
 int xasprintf(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	int ret;
 
 	va_start(ap, fmt);
-	ret = vasprintf(out, fmt, ap);
+	ret = xvasprintf(out, fmt, ap);
 	va_end(ap);
-	if (ret < 0)
-		oom();
 	return ret;
 }
 
