@@ -60,9 +60,12 @@ static int prepare(struct init_config *cfg, bool *have_cfg, struct init_error *e
 	int ret = config_load(KRUN_CONFIG_PATH, cfg, err);
 	*have_cfg = ret == 0;
 	int mounted = mounts_setup(cfg->mounts, cfg->num_mounts, err);
-	if (ret < 0 || (ret = mounted) < 0)
+	if (ret < 0)
 		return ret;
-	if ((ret = dev_links_setup(err)) < 0)
+	if (mounted < 0)
+		return mounted;
+	ret = dev_links_setup(err);
+	if (ret < 0)
 		return ret;
 	setup_network();
 	return set_names(cfg, err);

@@ -108,7 +108,8 @@ int mount_options_parse(char *const *options, size_t n, struct mount_options *ou
 			free(o.data);
 			return init_fail(err, 0, "option `remount` is not valid for a new mount");
 		}
-		if ((f = find_flag_option(opt)) != NULL) {
+		f = find_flag_option(opt);
+		if (f) {
 			if (f->clear)
 				o.flags &= ~f->flag;
 			else

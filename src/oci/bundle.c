@@ -222,10 +222,20 @@ int bundle_load(const char *dir, struct bundle *b, krun_error_t *err)
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
 	b->init_path = init_env && *init_env ? init_env : KRUN_INIT_DEFAULT;
-	if ((ret = load_bundle(b, dir ? dir : ".", err)) < 0 ||
-	    (ret = open_rootfs(b, &rootfd, err)) < 0 || (ret = compute_vm(b, rootfd, err)) < 0 ||
-	    (ret = choose_kernel(b, rootfd, err)) < 0 ||
-	    (ret = check_boot_file("guest kernel", b->kernel_path, err)) < 0)
+	ret = load_bundle(b, dir ? dir : ".", err);
+	if (ret < 0)
+		return ret;
+	ret = open_rootfs(b, &rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = compute_vm(b, rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = choose_kernel(b, rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = check_boot_file("guest kernel", b->kernel_path, err);
+	if (ret < 0)
 		return ret;
 	return check_boot_file("guest init", b->init_path, err);
 }

@@ -149,18 +149,17 @@ static int detect_layout(struct cgroup *cg, krun_error_t *err)
 
 int cgroup_open(const char *root, const char *path, struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup *cg = xzalloc(sizeof(*cg));
+	cleanup_cgroup struct cgroup *cg = xzalloc(sizeof(*cg));
 	int ret;
 
 	cg->root = xstrdup(root);
 	ret = normalize_path(path, &cg->path, err);
-	if (ret == 0)
-		ret = detect_layout(cg, err);
-	if (ret < 0) {
-		cgroup_free(cg);
+	if (ret < 0)
 		return ret;
-	}
-	*out = cg;
+	ret = detect_layout(cg, err);
+	if (ret < 0)
+		return ret;
+	*out = steal_ptr(&cg);
 	return 0;
 }
 
@@ -219,28 +218,43 @@ static int prepare_hier(struct cg_hier *h, const char *path, bool manage_parents
 	return 0;
 }
 
+/* The directories and controllers in every hierarchy, the limits, then the process. */
+static int fill_cgroup(struct cgroup *cg, pid_t pid, const struct oci_resources *r,
+		       bool manage_parents, krun_error_t *err)
+{
+	int ret;
+
+	for (size_t i = 0; i < cg->n; i++) {
+		ret = prepare_hier(&cg->h[i], cg->path, manage_parents, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r) {
+		ret = cgroup_apply(cg, r, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (pid > 0)
+		return cgroup_enter(cg, pid, err);
+	return 0;
+}
+
 int cg_create(const char *root, const char *path, pid_t pid, const struct oci_resources *r,
 	      bool manage_parents, struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup *cg;
+	cleanup_cgroup struct cgroup *cg = NULL;
 	int ret;
 
 	ret = cgroup_open(root, path, &cg, err);
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < cg->n && ret == 0; i++)
-		ret = prepare_hier(&cg->h[i], cg->path, manage_parents, err);
-	if (ret == 0 && r)
-		ret = cgroup_apply(cg, r, err);
-	if (ret == 0 && pid > 0)
-		ret = cgroup_enter(cg, pid, err);
+	ret = fill_cgroup(cg, pid, r, manage_parents, err);
 	if (ret < 0) {
 		for (size_t i = 0; i < cg->n; i++)
 			unmake_dirs(&cg->h[i], cg->path);
-		cgroup_free(cg);
 		return ret;
 	}
-	*out = cg;
+	*out = steal_ptr(&cg);
 	return 0;
 }
 
@@ -293,10 +307,16 @@ static int apply_cpuset(const struct cgroup *cg, const struct oci_resources *r, 
 		return 0;
 	if (!(h = cg_find(cg, CG_CPUSET)))
 		return cg_missing(err, CG_CPUSET);
-	if (h->v2 && (ret = cg_v2_check(h, CG_CPUSET, err)) < 0)
-		return ret;
-	if (r->cpuset_cpus && (ret = cg_write(h->dir, "cpuset.cpus", r->cpuset_cpus, err)) < 0)
-		return ret;
+	if (h->v2) {
+		ret = cg_v2_check(h, CG_CPUSET, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r->cpuset_cpus) {
+		ret = cg_write(h->dir, "cpuset.cpus", r->cpuset_cpus, err);
+		if (ret < 0)
+			return ret;
+	}
 	return r->cpuset_mems ? cg_write(h->dir, "cpuset.mems", r->cpuset_mems, err) : 0;
 }
 
@@ -309,8 +329,11 @@ static int apply_pids(const struct cgroup *cg, const struct oci_resources *r, kr
 		return 0;
 	if (!(h = cg_find(cg, CG_PIDS)))
 		return cg_missing(err, CG_PIDS);
-	if (h->v2 && (ret = cg_v2_check(h, CG_PIDS, err)) < 0)
-		return ret;
+	if (h->v2) {
+		ret = cg_v2_check(h, CG_PIDS, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (r->pids_limit <= 0)
 		return cg_write(h->dir, "pids.max", "max", err);
 	return cg_write_int(h->dir, "pids.max", r->pids_limit, err);
@@ -320,8 +343,14 @@ int cgroup_apply(const struct cgroup *cg, const struct oci_resources *r, krun_er
 {
 	int ret;
 
-	if ((ret = apply_memory(cg, r, err)) < 0 || (ret = apply_cpu(cg, r, err)) < 0 ||
-	    (ret = apply_cpuset(cg, r, err)) < 0)
+	ret = apply_memory(cg, r, err);
+	if (ret < 0)
+		return ret;
+	ret = apply_cpu(cg, r, err);
+	if (ret < 0)
+		return ret;
+	ret = apply_cpuset(cg, r, err);
+	if (ret < 0)
 		return ret;
 	return apply_pids(cg, r, err);
 }
@@ -356,7 +385,8 @@ static int remove_tree(const char *dir, int depth, krun_error_t *err)
 		    !is_dir(dirfd(d), de))
 			continue;
 		xasprintf(&sub, "%s/%s", dir, de->d_name);
-		if ((ret = remove_tree(sub, depth + 1, err)) < 0)
+		ret = remove_tree(sub, depth + 1, err);
+		if (ret < 0)
 			return ret;
 	}
 	return rmdir_retry(dir, err);
@@ -372,7 +402,7 @@ int cgroup_destroy(struct cgroup *cg, krun_error_t *err)
 		int r = remove_tree(cg->h[i].dir, 0, err);
 
 		if (ret == 0)
-			ret = r;
+			ret = r; /* every hierarchy is tried; the first failure is reported */
 	}
 	return ret;
 }

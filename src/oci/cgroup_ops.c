@@ -69,7 +69,8 @@ static int collect(const char *dir, int depth, struct pid_list *l, krun_error_t 
 	struct dirent *de;
 	int ret;
 
-	if ((ret = cg_read(dir, "cgroup.procs", &procs, err)) < 0)
+	ret = cg_read(dir, "cgroup.procs", &procs, err);
+	if (ret < 0)
 		return ret;
 	add_pids(l, procs);
 	if (depth >= CG_MAX_DEPTH)

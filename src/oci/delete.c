@@ -30,15 +30,19 @@ int krun_cmd_delete(const struct cli_globals *g, int argc, char **argv, krun_err
 		krun_error_release(err);
 		return 0;
 	}
-	if (ret == 0)
-		ret = status_get(s, &st, err);
+	if (ret < 0)
+		return ret;
+	ret = status_get(s, &st, err);
 	if (ret < 0)
 		return ret;
 	if (!force && (st == CONTAINER_RUNNING || st == CONTAINER_PAUSED))
 		return krun_make_error(err, 0,
 				       "container `%s` is %s: stop it first, or use --force", s->id,
 				       status_name(st));
-	if (st != CONTAINER_STOPPED && (ret = launch_kill_and_wait(s, err)) < 0)
-		return ret;
+	if (st != CONTAINER_STOPPED) {
+		ret = launch_kill_and_wait(s, err);
+		if (ret < 0)
+			return ret;
+	}
 	return launch_cleanup(s, err);
 }

@@ -48,15 +48,23 @@ static int parse_hook(yajl_val v, const char *path, struct oci_hook *hook, krun_
 	int64_t t = 0;
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, path, v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, path_key, json_get(v, "path"), err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, path_key, json_get(v, "path"), &hook->path, err)) < 0)
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, path_key, json_get(v, "path"), err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, path_key, json_get(v, "path"), &hook->path, err);
+	if (ret < 0)
 		return ret;
 	if (hook->path[0] != '/')
 		return krun_make_error(err, 0, "%s: %s must be an absolute path", OCI_DOC,
 				       path_key);
-	if ((ret = json_read_strv(OCI_DOC, args_key, json_get(v, "args"), &hook->args, err)) < 0 ||
-	    (ret = json_read_strv(OCI_DOC, env_key, json_get(v, "env"), &hook->env, err)) < 0)
+	ret = json_read_strv(OCI_DOC, args_key, json_get(v, "args"), &hook->args, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_strv(OCI_DOC, env_key, json_get(v, "env"), &hook->env, err);
+	if (ret < 0)
 		return ret;
 	timeout = json_get(v, "timeout");
 	ret = json_read_int(OCI_DOC, timeout_key, timeout, 1, INT_MAX, &t, err);
@@ -226,10 +234,10 @@ static int spawn(const struct oci_hook *h, struct hook_child *c, krun_error_t *e
 	report_r = report[0];
 	report_w = report[1];
 	ret = move_above_stdio(&in_r);
-	if (ret == 0 && fcntl(c->in_fd, F_SETFL, O_NONBLOCK) < 0)
-		ret = -errno;
 	if (ret < 0)
 		return krun_make_error(err, -ret, "cannot set up its stdin pipe");
+	if (fcntl(c->in_fd, F_SETFL, O_NONBLOCK) < 0)
+		return krun_make_error(err, errno, "cannot set up its stdin pipe");
 	c->pid = fork();
 	if (c->pid < 0)
 		return krun_make_error(err, errno, "cannot fork");

@@ -104,8 +104,9 @@ int krun_cmd_list(const struct cli_globals *g, int argc, char **argv, krun_error
 	int ret;
 
 	ret = parse(argc, argv, &o, err);
-	if (ret == 0)
-		ret = read_ids(root, &ids, &n, err);
+	if (ret < 0)
+		return ret;
+	ret = read_ids(root, &ids, &n, err);
 	if (ret < 0)
 		return ret;
 	if (o.json) {

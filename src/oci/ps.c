@@ -56,10 +56,12 @@ int krun_cmd_ps(const struct cli_globals *g, int argc, char **argv, krun_error_t
 	int ret;
 
 	ret = parse(argc, argv, &json, err);
-	if (ret == 0)
-		ret = id_verb_load(g, argv[optind], &s, err);
-	if (ret == 0)
-		ret = container_pids(s, &pids, &n, err);
+	if (ret < 0)
+		return ret;
+	ret = id_verb_load(g, argv[optind], &s, err);
+	if (ret < 0)
+		return ret;
+	ret = container_pids(s, &pids, &n, err);
 	if (ret < 0)
 		return ret;
 	if (json) {

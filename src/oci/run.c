@@ -70,9 +70,9 @@ static int run_container(const struct cli_globals *g, const struct container_opt
 		if (launch_kill_and_wait(s, &undo_err) < 0 || launch_cleanup(s, &undo_err) < 0)
 			log_warning("%s", undo_err->msg);
 		krun_error_release(&undo_err);
+		return ret;
 	}
-	if (ret == 0)
-		ret = launch_poststart(s, err); /* removes the container when it fails */
+	ret = launch_poststart(s, err); /* removes the container when it fails */
 	if (ret < 0 && !opts->detach)
 		waitpid(s->pid, NULL, 0);
 	if (ret < 0 || opts->detach)

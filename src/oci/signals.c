@@ -22,8 +22,7 @@ int signal_parse(const char *text)
 	int n;
 
 	if (*text >= '0' && *text <= '9') {
-		n = parse_number(text, 1, SIGRTMAX);
-		return n;
+		return parse_number(text, 1, SIGRTMAX);
 	}
 	if (!strncasecmp(text, "SIG", 3))
 		text += 3;

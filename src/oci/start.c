@@ -10,9 +10,10 @@ int krun_cmd_start(const struct cli_globals *g, int argc, char **argv, krun_erro
 	int ret;
 
 	ret = id_verb_container(g, argc, argv, &s, &st, err);
-	if (ret == 0)
-		ret = launch_start(s, st, err);
-	if (ret == 0)
-		ret = launch_poststart(s, err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = launch_start(s, st, err);
+	if (ret < 0)
+		return ret;
+	return launch_poststart(s, err);
 }
