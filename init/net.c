@@ -90,10 +90,10 @@ int net_link_up(const char *ifname, struct init_error *err)
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return init_fail(err, errno, "read the flags of %s", ifname);
+		return init_fail(err, errno, "read the flags of `%s`", ifname);
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return init_fail(err, errno, "bring %s up", ifname);
+		return init_fail(err, errno, "bring `%s` up", ifname);
 	return 0;
 }
 
@@ -121,12 +121,12 @@ int net_add_addr4(const char *ifname, const char *addr, int prefix, struct init_
 	if (set_sockaddr4(&ifr.ifr_addr, addr) < 0)
 		return init_fail(err, EINVAL, "IPv4 address `%s`", addr);
 	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-		return init_fail(err, errno, "give %s the address %s", ifname, addr);
+		return init_fail(err, errno, "give `%s` the address %s", ifname, addr);
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_netmask;
 	sin->sin_family = AF_INET;
 	sin->sin_addr = mask;
 	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-		return init_fail(err, errno, "set the netmask of %s", ifname);
+		return init_fail(err, errno, "set the netmask of `%s`", ifname);
 	return 0;
 }
 
@@ -142,10 +142,10 @@ int net_add_addr6(const char *ifname, const char *addr, int prefix, struct init_
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0)
-		return init_fail(err, errno, "find the interface %s", ifname);
+		return init_fail(err, errno, "find the interface `%s`", ifname);
 	req.ifindex = ifr.ifr_ifindex;
 	if (ioctl(fd, SIOCSIFADDR, &req) < 0 && errno != EEXIST)
-		return init_fail(err, errno, "give %s the address %s/%d", ifname, addr, prefix);
+		return init_fail(err, errno, "give `%s` the address %s/%d", ifname, addr, prefix);
 	return 0;
 }
 
@@ -183,6 +183,6 @@ int net_setup(struct init_error *err)
 		return ret;
 	ret = tsi_link_up(err);
 	if (ret < 0)
-		return init_fail_wrap(err, "set up %s for TSI", NET_TSI_IFNAME);
+		return init_fail_wrap(err, "set up `%s` for TSI", NET_TSI_IFNAME);
 	return 0;
 }

@@ -80,7 +80,7 @@ static int open_fallback(int index, bool announce, const char *why)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	}
 	if (announce)
-		log_msg("the workload's %s port %s; using %s instead", streams[index], why, path);
+		log_msg("the workload's %s port %s; using `%s` instead", streams[index], why, path);
 	return fd;
 }
 

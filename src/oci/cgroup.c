@@ -26,7 +26,7 @@ static int normalize_path(const char *path, char **out, krun_error_t *err)
 		if (n == 2 && strncmp(p, "..", 2) == 0) {
 			free(res);
 			return krun_make_error(
-			    err, 0, "cgroup: cgroupsPath \"%s\" must not contain \"..\"", path);
+			    err, 0, "cgroup: cgroupsPath `%s` must not contain `..`", path);
 		}
 		if (n > 0 && !(n == 1 && *p == '.')) {
 			*end++ = '/';
@@ -38,9 +38,9 @@ static int normalize_path(const char *path, char **out, krun_error_t *err)
 	*end = '\0';
 	if (end == res || end - res >= PATH_MAX) {
 		free(res);
-		return krun_make_error(
-		    err, 0, "cgroup: cgroupsPath \"%s\" must name a cgroup below the root",
-		    path ? path : "");
+		return krun_make_error(err, 0,
+				       "cgroup: cgroupsPath `%s` must name a cgroup below the root",
+				       path ? path : "");
 	}
 	*out = res;
 	return 0;
@@ -99,7 +99,7 @@ static int list_dirs(const char *root, char ***names, size_t *n, krun_error_t *e
 	*names = NULL;
 	*n = 0;
 	if (!d)
-		return krun_make_error(err, errno, "cgroup: open %s", root);
+		return krun_make_error(err, errno, "cgroup: open `%s`", root);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || !is_dir(dirfd(d), de))
 			continue;
@@ -142,7 +142,8 @@ static int detect_layout(struct cgroup *cg, krun_error_t *err)
 	}
 	free(names);
 	if (cg->n == 0)
-		return krun_make_error(err, 0, "cgroup: no cgroup file system under %s", cg->root);
+		return krun_make_error(err, 0, "cgroup: no cgroup file system under `%s`",
+				       cg->root);
 	cg->mode = !v1 ? CGROUP_UNIFIED : v2_seen ? CGROUP_HYBRID : CGROUP_LEGACY;
 	return 0;
 }
@@ -181,7 +182,7 @@ static int make_dirs(struct cg_hier *h, const char *path, krun_error_t *err)
 			if (h->made < 0)
 				h->made = level;
 		} else if (errno != EEXIST) {
-			return krun_make_error(err, errno, "cgroup: create %s", dir);
+			return krun_make_error(err, errno, "cgroup: create `%s`", dir);
 		}
 	}
 	return 0;
@@ -364,7 +365,7 @@ static int rmdir_retry(const char *dir, krun_error_t *err)
 			return 0;
 		/* The last processes may still be exiting. */
 		if (errno != EBUSY || !cg_backoff(&waited, CG_RMDIR_TIMEOUT_MS))
-			return krun_make_error(err, errno, "cgroup: remove %s", dir);
+			return krun_make_error(err, errno, "cgroup: remove `%s`", dir);
 	}
 	return 0;
 }
@@ -376,7 +377,7 @@ static int remove_tree(const char *dir, int depth, krun_error_t *err)
 	struct dirent *de;
 
 	if (!d)
-		return errno == ENOENT ? 0 : krun_make_error(err, errno, "cgroup: open %s", dir);
+		return errno == ENOENT ? 0 : krun_make_error(err, errno, "cgroup: open `%s`", dir);
 	while (depth < 64 && (de = readdir(d))) {
 		cleanup_free char *sub = NULL;
 		int ret;

@@ -76,7 +76,7 @@ static int collect(const char *dir, int depth, struct pid_list *l, krun_error_t 
 	if (depth >= CG_MAX_DEPTH)
 		return 0;
 	if (!(d = opendir(dir)))
-		return krun_make_error(err, errno, "cgroup: open %s", dir);
+		return krun_make_error(err, errno, "cgroup: open `%s`", dir);
 	while ((de = readdir(d))) {
 		cleanup_free char *sub = NULL;
 		struct stat st;

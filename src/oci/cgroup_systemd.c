@@ -19,7 +19,7 @@ static int require_systemd(krun_error_t *err)
 		return 0;
 	return krun_make_error(err, 0,
 			       "systemd cgroup manager: systemd is not running on this host (no "
-			       "%s); use --cgroup-manager=cgroupfs",
+			       "`%s`); use --cgroup-manager=cgroupfs",
 			       SYSTEMD_RUN_DIR);
 }
 
@@ -29,8 +29,8 @@ static int check_name(const char *s, krun_error_t *err)
 	for (const char *p = s; *p; p++) {
 		if (!isalnum((unsigned char)*p) && !strchr(":-_.\\@", *p))
 			return krun_make_error(err, 0,
-					       "systemd cgroup manager: \"%s\" has a character not "
-					       "allowed in a unit name: '%c'",
+					       "systemd cgroup manager: `%s` has a character not "
+					       "allowed in a unit name: `%c`",
 					       s, *p);
 	}
 	return 0;
@@ -45,7 +45,7 @@ static int slice_path(const char *slice, char **out, krun_error_t *err)
 	if (len <= strlen(".slice") || strcmp(slice + stem, ".slice") != 0 ||
 	    check_name(slice, err) < 0 ||
 	    (stem > 1 && (slice[0] == '-' || slice[stem - 1] == '-' || strstr(slice, "--"))))
-		return krun_make_error(err, 0, "systemd cgroup manager: bad slice name \"%s\"",
+		return krun_make_error(err, 0, "systemd cgroup manager: bad slice name `%s`",
 				       slice);
 	if (stem == 1 && slice[0] == '-') {
 		*out = xstrdup("");
@@ -80,8 +80,8 @@ static int parse_parts(const char *cgroups_path, const char *id, char **slice, c
 	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (!c2 || strchr(c2 + 1, ':') || !c2[1])
 		return krun_make_error(err, 0,
-				       "systemd cgroup manager: cgroupsPath \"%s\" must be "
-				       "\"slice:prefix:name\"",
+				       "systemd cgroup manager: cgroupsPath `%s` must be "
+				       "`slice:prefix:name`",
 				       cgroups_path);
 	if (c1 > cgroups_path)
 		xasprintf(slice, "%.*s", (int)(c1 - cgroups_path), cgroups_path);
@@ -95,7 +95,7 @@ static int parse_parts(const char *cgroups_path, const char *id, char **slice, c
 		return ret;
 	if (strlen(name) > 6 && strcmp(name + strlen(name) - 6, ".slice") == 0)
 		return krun_make_error(err, 0,
-				       "systemd cgroup manager: \"%s\" names a slice; krun makes "
+				       "systemd cgroup manager: `%s` names a slice; krun makes "
 				       "only scope units",
 				       cgroups_path);
 	xasprintf(unit, "%s%s%s.scope", prefix, *prefix ? "-" : "", name);
@@ -145,9 +145,9 @@ static int bus_failed(krun_error_t *err, int r, const sd_bus_error *e, const cha
 		      const char *unit)
 {
 	if (e->message)
-		return krun_make_error(err, 0, "systemd cgroup manager: %s %s: %s", what, unit,
+		return krun_make_error(err, 0, "systemd cgroup manager: %s `%s`: %s", what, unit,
 				       e->message);
-	return krun_make_error(err, -r, "systemd cgroup manager: %s %s", what, unit);
+	return krun_make_error(err, -r, "systemd cgroup manager: %s `%s`", what, unit);
 }
 
 static int append_properties(sd_bus_message *m, const struct cgroup_systemd_name *n, pid_t pid)
@@ -246,7 +246,7 @@ static int wait_scope(const struct cgroup_systemd_name *n, pid_t pid, krun_error
 		if (has_line_ending(cgroups, suffix))
 			return 0;
 	} while (cg_backoff(&waited, SCOPE_TIMEOUT_MS));
-	return krun_make_error(err, ETIMEDOUT, "systemd cgroup manager: pid %d did not join %s",
+	return krun_make_error(err, ETIMEDOUT, "systemd cgroup manager: pid %d did not join `%s`",
 			       (int)pid, n->unit);
 }
 

@@ -125,6 +125,6 @@ int cg_v1_freeze(const struct cg_hier *h, bool frozen, krun_error_t *err)
 	} while (cg_backoff(&waited, CG_FREEZE_TIMEOUT_MS));
 	if (frozen)
 		cg_write(h->dir, "freezer.state", "THAWED", NULL);
-	return krun_make_error(err, EBUSY, "cgroup: %s/freezer.state did not become %s", h->dir,
+	return krun_make_error(err, EBUSY, "cgroup: `%s/freezer.state` did not become `%s`", h->dir,
 			       want);
 }

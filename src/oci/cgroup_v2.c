@@ -117,7 +117,7 @@ int cg_v2_check(const struct cg_hier *h, enum cg_ctrl ctrl, krun_error_t *err)
 	if (cg_word_in(list, cg_ctrl_names[ctrl]))
 		return 0;
 	return krun_make_error(err, 0,
-			       "cgroup: the %s controller is not enabled for %s (its parents' "
+			       "cgroup: the %s controller is not enabled for `%s` (its parents' "
 			       "cgroup.subtree_control lack it)",
 			       cg_ctrl_names[ctrl], h->dir);
 }
@@ -254,7 +254,7 @@ static int events_frozen(const struct cg_hier *h, bool *frozen, krun_error_t *er
 			return 0;
 		}
 	}
-	return krun_make_error(err, 0, "cgroup: %s/cgroup.events has no \"frozen\" line", h->dir);
+	return krun_make_error(err, 0, "cgroup: `%s/cgroup.events` has no `frozen` line", h->dir);
 }
 
 /* The name of a kernel thread in the cgroup, if there is one (caller frees): no freezer
@@ -314,10 +314,10 @@ int cg_v2_freeze(const struct cg_hier *h, bool frozen, krun_error_t *err)
 	if (frozen && (kthread = kernel_thread_in(h)))
 		return krun_make_error(
 		    err, EBUSY,
-		    "cgroup: %s cannot be frozen: it holds the kernel thread `%s` "
+		    "cgroup: `%s` cannot be frozen: it holds the kernel thread `%s` "
 		    "(KVM on Linux before 6.13 with nx_huge_pages on; load kvm "
 		    "with nx_huge_pages=never, or use a newer kernel)",
 		    h->dir, kthread);
-	return krun_make_error(err, EBUSY, "cgroup: %s/cgroup.events did not say \"frozen %d\"",
+	return krun_make_error(err, EBUSY, "cgroup: `%s/cgroup.events` did not say `frozen %d`",
 			       h->dir, frozen);
 }

@@ -370,8 +370,8 @@ static int boot(struct child_ctx *ctx, int *status, krun_error_t *err)
 	if (ret < 0)
 		return ret;
 	fill_machine(ctx, &m);
-	log_debug("container %s: %u vCPUs, %llu MiB, kernel %s, init %s, root %s", c->id, m.cpus,
-		  (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);
+	log_debug("container `%s`: %u vCPUs, %llu MiB, kernel `%s`, init `%s`, root `%s`", c->id,
+		  m.cpus, (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);
 	return machine_run(&m, status, err);
 }
 

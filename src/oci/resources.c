@@ -50,8 +50,8 @@ static int read_cpu_list(const char *doc, const char *obj_path, yajl_val obj, co
 	if (ret < 0 || !s || !*s)
 		return ret;
 	if (s[strspn(s, "0123456789,-")] != '\0')
-		return krun_make_error(err, 0, "%s: %s must be a list like \"0-3,6\", not \"%s\"",
-				       doc, path, s);
+		return krun_make_error(err, 0, "%s: %s must be a list like `0-3,6`, not `%s`", doc,
+				       path, s);
 	*out = steal_ptr(&s);
 	return 0;
 }
