@@ -4,6 +4,7 @@
 #ifndef KRUN_INIT_COMMON_H
 #define KRUN_INIT_COMMON_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -60,6 +61,17 @@ static inline void cleanup_closep(int *fd)
 static inline void cleanup_strvp(char ***v)
 {
 	free_strv(*v);
+}
+
+/* Closes *fd if open and marks it closed, keeping errno (as src/util's close_and_reset). */
+static inline void close_and_reset(int *fd)
+{
+	int saved = errno;
+
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	errno = saved;
 }
 
 #define cleanup_free  __attribute__((cleanup(cleanup_freep)))

@@ -19,8 +19,7 @@ void bundle_release(struct bundle *b)
 	free(b->config_json);
 	free(b->rootfs);
 	vm_config_release(&b->vm);
-	if (b->kernel_fd >= 0)
-		close(b->kernel_fd);
+	close_and_reset(&b->kernel_fd);
 	free(b->kernel_path);
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;

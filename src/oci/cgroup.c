@@ -16,18 +16,17 @@
 static int normalize_path(const char *path, char **out, krun_error_t *err)
 {
 	size_t len = path ? strlen(path) : 0;
-	char *res = xmalloc(len + 2), *end = res;
+	cleanup_free char *res = xmalloc(len + 2);
+	char *end = res;
 
 	for (const char *p = path ? path : ""; *p;) {
 		size_t n;
 
 		p += strspn(p, "/");
 		n = strcspn(p, "/");
-		if (n == 2 && strncmp(p, "..", 2) == 0) {
-			free(res);
+		if (n == 2 && strncmp(p, "..", 2) == 0)
 			return krun_make_error(
 			    err, 0, "cgroup: cgroupsPath `%s` must not contain `..`", path);
-		}
 		if (n > 0 && !(n == 1 && *p == '.')) {
 			*end++ = '/';
 			memcpy(end, p, n);
@@ -36,13 +35,11 @@ static int normalize_path(const char *path, char **out, krun_error_t *err)
 		p += n;
 	}
 	*end = '\0';
-	if (end == res || end - res >= PATH_MAX) {
-		free(res);
+	if (end == res || end - res >= PATH_MAX)
 		return krun_make_error(err, 0,
 				       "cgroup: cgroupsPath `%s` must name a cgroup below the root",
 				       path ? path : "");
-	}
-	*out = res;
+	*out = steal_ptr(&res);
 	return 0;
 }
 

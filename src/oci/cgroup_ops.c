@@ -46,6 +46,11 @@ struct pid_list {
 	size_t n;
 };
 
+static void pid_list_release(struct pid_list *l)
+{
+	free(l->v);
+}
+
 static void add_pids(struct pid_list *l, const char *procs)
 {
 	for (const char *p = procs; *p;) {
@@ -100,16 +105,14 @@ static int collect(const char *dir, int depth, struct pid_list *l, krun_error_t 
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n, krun_error_t *err)
 {
 	const struct cg_hier *h = freezer(cg);
-	struct pid_list l = { 0 };
+	__attribute__((cleanup(pid_list_release))) struct pid_list l = { 0 };
 	int ret;
 
 	ret = collect(h ? h->dir : cg->h[0].dir, 0, &l, err);
-	if (ret < 0) {
-		free(l.v);
+	if (ret < 0)
 		return ret;
-	}
-	*pids = l.v;
 	*n = l.n;
+	*pids = steal_ptr(&l.v);
 	return 0;
 }
 

@@ -243,7 +243,7 @@ static int spawn(const struct oci_hook *h, struct hook_child *c, krun_error_t *e
 		return krun_make_error(err, errno, "cannot fork");
 	if (c->pid == 0)
 		child_exec(in_r, report_w, h->path, argv, envp);
-	close(steal_fd(&report_w));
+	close_and_reset(&report_w);
 	c->pidfd = syscall(SYS_pidfd_open, c->pid, 0);
 	if (c->pidfd < 0) {
 		ret = errno;
@@ -292,7 +292,7 @@ static void feed(int *fd, const char *buf, size_t len, size_t *off)
 			break; /* EPIPE: the hook does not want the rest */
 		*off += n;
 	}
-	close(steal_fd(fd));
+	close_and_reset(fd);
 }
 
 static long long now_ms(void)

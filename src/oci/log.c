@@ -45,9 +45,7 @@ int log_open(const struct cli_globals *g, krun_error_t *err)
 
 void log_close(void)
 {
-	if (log_state.fd >= 0)
-		close(log_state.fd);
-	log_state.fd = -1;
+	close_and_reset(&log_state.fd);
 }
 
 void log_format_time(const struct timespec *ts, char buf[LOG_TIME_SIZE])
