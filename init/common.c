@@ -1,3 +1,5 @@
+/* init's small helpers: error messages that name what failed, allocation that cannot fail,
+ * whole-file reads and writes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* The workload's environment: process.env, plus HOME and TERM when the config has none. */
 #include <stdio.h>
 #include <string.h>
 #include "common.h"

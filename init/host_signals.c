@@ -1,3 +1,4 @@
+/* Signals from the host for the workload, one byte each on the krun-signal port. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* A small epoll loop for PID 1: its children, its signals and the host's. */
 #include <errno.h>
 #include <sys/epoll.h>
 #include "loop.h"

@@ -1,3 +1,4 @@
+/* Performs a mount plan in the guest and makes the /dev symlinks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

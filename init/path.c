@@ -1,3 +1,4 @@
+/* Finds the program to execute as execvp(3) would, telling "not found" from "not executable". */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

@@ -1,3 +1,5 @@
+/* The workload's stdin, stdout and stderr: the console with a terminal, else the named
+ * virtio-console ports. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

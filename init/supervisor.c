@@ -1,3 +1,4 @@
+/* PID 1's watch over the workload: reaps every child, forwards signals, ends with the workload. */
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>

@@ -1,3 +1,4 @@
+/* Typed reads of yajl trees whose errors name the document and the key path. */
 #include "annotations/json.h"
 #include "util/util.h"
 

@@ -1,3 +1,5 @@
+/* Loading a bundle: config.json, the root file system, the VM's shape from the annotations
+ * and /.krun_vm.json, and the guest kernel and init to boot. */
 #include "oci/bundle.h"
 #include "oci/log.h"
 #include "util/util.h"

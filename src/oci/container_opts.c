@@ -1,3 +1,4 @@
+/* Parsing the options of `create` and `run` and the container id they name. */
 #include "oci/container_opts.h"
 #include "oci/cli.h"
 

@@ -1,3 +1,5 @@
+/* The container process, from clone to power-off: namespaces, mounts, console, hooks, the
+ * wait for `start`, then the VMM. Its exit status is the workload's. */
 #include "oci/container_process.h"
 #include "oci/console_socket.h"
 #include "oci/hooks.h"

@@ -1,3 +1,5 @@
+/* What the verbs acting on an existing container share: `VERB [options] ID` and finding
+ * that container in the state root. */
 #include "oci/id_verb.h"
 
 #include <string.h>

@@ -1,3 +1,5 @@
+/* Creating a container (the runtime's side of the set-up handshake, the state, the hooks it
+ * runs, the pid file) and the steps `start`, `run` and `delete` share afterwards. */
 #include "oci/launch.h"
 #include "oci/cgroup.h"
 #include "oci/console_socket.h"

@@ -1,3 +1,5 @@
+/* The runtime's own messages: "krun: ..." on stderr and, with --log, a text or JSON line in
+ * that file. */
 #include "oci/log.h"
 #include "util/util.h"
 

@@ -1,3 +1,5 @@
+/* The host side of the OCI mounts: bind mounts made in the container process's own mount
+ * namespace, which the guest then sees through virtio-fs. */
 #include "oci/mounts.h"
 #include "util/util.h"
 

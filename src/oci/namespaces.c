@@ -1,3 +1,5 @@
+/* The Linux namespaces of config.json: the plan of which to create and which to join, and
+ * the steps that carry it out in the right order. */
 #include "oci/namespaces.h"
 #include "util/util.h"
 

@@ -1,3 +1,4 @@
+/* linux.resources (and `update --resources`): parsing the cgroup limits krun applies. */
 #include "oci/resources.h"
 #include "annotations/json.h"
 #include "util/util.h"

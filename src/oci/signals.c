@@ -1,3 +1,4 @@
+/* Signal names as `kill` takes them ("TERM", "SIGTERM", "15", "RTMIN+2") and their numbers. */
 #include "oci/signals.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+/* The start socket: how `krun start` lets a created container boot and learns how its
+ * startContainer hooks went. */
 #include "oci/start_socket.h"
 #include "util/util.h"
 

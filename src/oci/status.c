@@ -1,3 +1,5 @@
+/* The state store: one directory per container under the state root, its `status` file,
+ * and the status (created, running, paused, stopped) computed from it. */
 #include "oci/status.h"
 #include "oci/cgroup.h"
 #include "oci/config.h"

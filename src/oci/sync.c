@@ -1,3 +1,5 @@
+/* The set-up handshake between `krun create` and the container process it clones, one
+ * SOCK_SEQPACKET message per step. */
 #include "oci/sync.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* Error objects: a message naming what failed, with the errno it came from. */
 #include "util/error.h"
 #include "util/util.h"
 

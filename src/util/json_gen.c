@@ -1,3 +1,4 @@
+/* Small conveniences over yajl_gen for the documents krun prints. */
 #include "util/json_gen.h"
 #include "util/util.h"
 

@@ -1,3 +1,4 @@
+/* Allocation that cannot fail (out of memory is the one abort) and whole-file reads. */
 #include "util/util.h"
 
 #include <errno.h>
