@@ -189,6 +189,12 @@ struct hook_child {
 	int in_fd; /* write end of the hook's stdin, O_NONBLOCK */
 };
 
+static void hook_child_release(struct hook_child *c)
+{
+	close_and_reset(&c->pidfd);
+	close_and_reset(&c->in_fd);
+}
+
 static void reap(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -346,26 +352,24 @@ static int exit_status(pid_t pid, krun_error_t *err)
 
 static int run_one(const struct oci_hook *h, const char *state, size_t len, krun_error_t *err)
 {
-	struct hook_child c = { .pid = -1, .pidfd = -1, .in_fd = -1 };
+	__attribute__((cleanup(hook_child_release))) struct hook_child c = {
+		.pid = -1,
+		.pidfd = -1,
+		.in_fd = -1,
+	};
 	long long deadline = h->has_timeout ? now_ms() + h->timeout * 1000LL : -1;
 	int ret;
 
 	ret = spawn(h, &c, err);
-	if (ret == 0) {
-		ret = wait_exit(&c, deadline, state, len, err);
-		if (ret == -ETIMEDOUT) {
-			kill(c.pid, SIGKILL);
-			reap(c.pid);
-			ret = krun_make_error(err, 0, "timed out after %d s", h->timeout);
-		} else if (ret == 0) {
-			ret = exit_status(c.pid, err);
-		} else {
-			kill(c.pid, SIGKILL);
-			reap(c.pid);
-		}
-	}
-	cleanup_closep(&c.pidfd);
-	cleanup_closep(&c.in_fd);
+	if (ret < 0)
+		return ret;
+	ret = wait_exit(&c, deadline, state, len, err);
+	if (ret == 0)
+		return exit_status(c.pid, err);
+	kill(c.pid, SIGKILL);
+	reap(c.pid);
+	if (ret == -ETIMEDOUT)
+		return krun_make_error(err, 0, "timed out after %d s", h->timeout);
 	return ret;
 }
 
