@@ -22,5 +22,6 @@ struct bundle {
 /* dir: the bundle directory (NULL: the current one). */
 int bundle_load(const char *dir, struct bundle *b, krun_error_t *err);
 void bundle_release(struct bundle *b);
+#define cleanup_bundle __attribute__((cleanup(bundle_release)))
 
 #endif

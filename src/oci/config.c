@@ -291,7 +291,7 @@ static int parse_document(yajl_val doc, struct oci_config *cfg, krun_error_t *er
 
 int oci_config_parse(const char *text, size_t len, struct oci_config **out, krun_error_t *err)
 {
-	struct oci_config *cfg;
+	cleanup_oci_config struct oci_config *cfg = NULL;
 	yajl_val doc;
 	int ret;
 
@@ -301,11 +301,9 @@ int oci_config_parse(const char *text, size_t len, struct oci_config **out, krun
 	cfg = xzalloc(sizeof(*cfg));
 	ret = parse_document(doc, cfg, err);
 	yajl_tree_free(doc);
-	if (ret < 0) {
-		oci_config_free(cfg);
+	if (ret < 0)
 		return ret;
-	}
-	*out = cfg;
+	*out = steal_ptr(&cfg);
 	return 0;
 }
 

@@ -87,22 +87,21 @@ static int run_container(const struct cli_globals *g, const struct container_opt
 
 int krun_cmd_run(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
+	cleanup_bundle struct bundle b = { .kernel_fd = -1 };
 	struct container_opts opts;
 	sigset_t signals, old;
-	struct bundle b;
 	int ret;
 
 	ret = container_opts_parse(argc, argv, true, &opts, err);
 	if (ret < 0)
 		return ret;
 	ret = bundle_load(opts.bundle, &b, err);
-	if (ret == 0) {
-		/* Blocked before the clone so that none is lost; the container unblocks its own. */
-		forwarded_signals(&signals);
-		sigprocmask(SIG_BLOCK, &signals, &old);
-		ret = run_container(g, &opts, &b, &signals, err);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-	}
-	bundle_release(&b);
+	if (ret < 0)
+		return ret;
+	/* Blocked before the clone so that none is lost; the container unblocks its own. */
+	forwarded_signals(&signals);
+	sigprocmask(SIG_BLOCK, &signals, &old);
+	ret = run_container(g, &opts, &b, &signals, err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
