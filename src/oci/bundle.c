@@ -106,6 +106,13 @@ static int read_vm_json(int rootfd, char **text, size_t *len, krun_error_t *err)
 	struct stat st;
 	int ret;
 
+	/* A symbolic link whose target is not inside the root would otherwise look like no
+	 * file at all, and the image's settings be silently dropped. */
+	if (path_fd == -ENOENT && fstatat(rootfd, ".krun_vm.json", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return krun_make_error(
+		    err, 0,
+		    "the image's /.krun_vm.json is a symbolic link to no file inside "
+		    "the image (links are resolved inside its root)");
 	if (path_fd == -ENOENT)
 		return 0;
 	if (path_fd < 0)
