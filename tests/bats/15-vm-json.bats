@@ -2,6 +2,7 @@
 # The image's /.krun_vm.json in a real bundle: every field reaches the VM, each krun.*
 # annotation wins over the file, and a file that is malformed, of the wrong kind or
 # pointing out of the root fails `create` with a message that says what is wrong.
+# nested_virt turned on is in 16-nested-virt.bats (its guest runs a VM: slow under TCG).
 
 load helpers
 
@@ -200,16 +201,4 @@ mem_between() {
 	{ printf '{"cpus": 1, "kernel_cmdline": "'; head -c $((10 << 20)) /dev/zero | tr '\0' x; printf '"}\n'; } \
 		> "$BUNDLE/rootfs/.krun_vm.json"
 	fails_with ".krun_vm.json: larger than 64 KiB"
-}
-
-@test "nested_virt: the guest sees SVM and /dev/kvm, and runs a VM of its own" {
-	make_bundle -- sh -c 'grep -qwE "svm|vmx" /proc/cpuinfo && echo cpu-virt; ls -l /dev/kvm && kvm-smoke'
-	cp "$(dirname "$KRUN_TESTPROG")/kvm-smoke" "$BUNDLE/rootfs/bin/kvm-smoke"
-	vm_json '{"nested_virt": 1}'
-	run --separate-stderr krun_run
-	assert_success
-	assert_line cpu-virt
-	assert_line --regexp '^crw.* 10, *232 .*/dev/kvm$'
-	assert_line "guest wrote 5 to port 0xe9"
-	assert_line "guest halted"
 }
