@@ -28,12 +28,19 @@ static const char *check_cmdline(const char *s)
 	return strlen(s) <= VM_CMDLINE_MAX ? NULL : "longer than " STR(VM_CMDLINE_MAX) " bytes";
 }
 
+/* The tag also goes into the kernel command line (root=/dev/TAG): a blank would end the
+ * parameter there and a quote would change how the kernel splits the rest. */
+#define TAG_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:+@"
+
 static const char *check_tag(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n > 0 && n <= VM_ROOT_TAG_MAX ? NULL
-					     : "must be 1 to " STR(VM_ROOT_TAG_MAX) " bytes long";
+	if (n == 0 || n > VM_ROOT_TAG_MAX)
+		return "must be 1 to " STR(VM_ROOT_TAG_MAX) " bytes long";
+	if (strspn(s, TAG_CHARS) != n)
+		return "may hold only letters, digits and . _ - / : + @";
+	return NULL;
 }
 
 const struct vm_key vm_keys[VM_N_FIELDS] = {
@@ -154,6 +161,30 @@ static int take_json_value(yajl_val doc, enum vm_field f, struct vm_config *c, i
 	return take_value(c, f, VM_FROM_FILE, k->is_string ? v->u.string : v->u.number.r, num, err);
 }
 
+static bool is_known_json_key(const char *key)
+{
+	for (int f = 0; f < VM_N_FIELDS; f++) {
+		if (strcmp(vm_keys[f].json_key, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A misspelt key would otherwise be silently ignored, and the VM not be what the image
+ * asked for. */
+static int check_json_keys(yajl_val doc, krun_error_t *err)
+{
+	for (size_t i = 0; doc && i < doc->u.object.len; i++) {
+		cleanup_free char *key = NULL;
+
+		if (is_known_json_key(doc->u.object.keys[i]))
+			continue;
+		key = shown(doc->u.object.keys[i]);
+		return krun_make_error(err, 0, "%s: unknown key `%s`", VM_JSON_DOC, key);
+	}
+	return 0;
+}
+
 static int collect(const struct vm_sources *src, yajl_val doc, struct vm_config *c,
 		   int64_t num[VM_N_FIELDS], krun_error_t *err)
 {
@@ -186,7 +217,9 @@ int vm_config_compute(const struct vm_sources *src, struct vm_config *out, krun_
 		if (ret < 0)
 			return ret;
 	}
-	ret = collect(src, doc, out, num, err);
+	ret = check_json_keys(doc, err);
+	if (ret == 0)
+		ret = collect(src, doc, out, num, err);
 	yajl_tree_free(doc);
 	if (ret < 0)
 		return ret;

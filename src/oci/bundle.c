@@ -4,6 +4,7 @@
 #include "oci/log.h"
 #include "util/util.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -107,6 +108,13 @@ static int read_vm_json(int rootfd, char **text, size_t *len, krun_error_t *err)
 	struct stat st;
 	int ret;
 
+	/* A symbolic link whose target is not inside the root would otherwise look like no
+	 * file at all, and the image's settings be silently dropped. */
+	if (path_fd == -ENOENT && fstatat(rootfd, ".krun_vm.json", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return krun_make_error(
+		    err, 0,
+		    "the image's /.krun_vm.json is a symbolic link to no file inside "
+		    "the image (links are resolved inside its root)");
 	if (path_fd == -ENOENT)
 		return 0;
 	if (path_fd < 0)
@@ -181,12 +189,31 @@ static int compute_vm(struct bundle *r, int rootfd, krun_error_t *err)
 	return 0;
 }
 
+/* Read at create, so that a file of the image that is not a kernel fails there, named as
+ * the image names it, rather than when the VM starts. */
+static int check_image_kernel(int path_fd, const char *name, krun_error_t *err)
+{
+	cleanup_close int fd = -1;
+	char proc_path[32], magic[SELFMAG];
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", path_fd);
+	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return krun_make_error(err, errno, "open the image's kernel `%s`", name);
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    memcmp(magic, ELFMAG, SELFMAG) != 0)
+		return krun_make_error(
+		    err, 0, "the image's kernel `%s` is not an ELF file (kernel_format 1)", name);
+	return 0;
+}
+
 /* The image's own kernel when .krun_vm.json names one (looked up inside the rootfs and
  * handed over as /proc/self/fd/N), else $KRUN_KERNEL, else the one installed with krun. */
 static int choose_kernel(struct bundle *r, int rootfd, krun_error_t *err)
 {
 	const char *env = getenv("KRUN_KERNEL");
 	struct stat st;
+	int ret;
 
 	if (!r->vm.kernel_path) {
 		r->kernel_path = xstrdup(env && *env ? env : KRUN_KERNEL_DEFAULT);
@@ -199,6 +226,9 @@ static int choose_kernel(struct bundle *r, int rootfd, krun_error_t *err)
 	if (fstat(r->kernel_fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return krun_make_error(err, 0, "the image's kernel `%s` is not a regular file",
 				       r->vm.kernel_path);
+	ret = check_image_kernel(r->kernel_fd, r->vm.kernel_path, err);
+	if (ret < 0)
+		return ret;
 	xasprintf(&r->kernel_path, "/proc/self/fd/%d", r->kernel_fd);
 	return 0;
 }

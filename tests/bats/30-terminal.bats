@@ -4,12 +4,14 @@
 load helpers
 
 @test "with process.terminal the workload runs on a terminal" {
-	make_bundle --terminal -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-tty; stty size'
-	# script gives krun a pty as stdin and stdout, as podman -it would.
-	run script -qec "$KRUN_BIN run --bundle $BUNDLE term-$$" /dev/null
+	make_bundle --terminal -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-tty; echo "size $(stty size)"'
+	# script gives krun a pty as stdin and stdout, as podman -it would; its size, set
+	# first, is what the guest's terminal must say.
+	run script -qec "stty rows 37 cols 101; $KRUN_BIN run --bundle $BUNDLE term-$$" /dev/null
 	assert_success
 	assert_line --partial "/dev/hvc0"
 	assert_line --partial "both-tty"
+	assert_line --regexp '^size 37 101.?$'
 }
 
 @test "with process.terminal the workload's exit status comes back" {

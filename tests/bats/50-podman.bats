@@ -18,6 +18,7 @@ teardown_file() {
 teardown() {
 	tmux_stop
 	podman_cleanup
+	[ -z "${HOST_PID-}" ] || kill "$HOST_PID" 2> /dev/null || true
 }
 
 # MemTotal of the guest in kB, from a container's /proc/meminfo.
@@ -127,9 +128,19 @@ said_ready() { # name
 	assert_output "5"
 }
 
-@test "podman run --network bridge: the container's process is in the CNI network namespace" {
+@test "podman run --network bridge: the guest's traffic goes through the container's CNI network namespace, both ways" {
+	# The host side: an echo server on every address of the test host, the bridge's
+	# gateway among them, that names each peer.
+	local gw
+	gw=$(podman network inspect -f '{{range .Subnets}}{{.Gateway}}{{end}}' podman)
+	[[ $gw =~ ^10\.88\.[0-9]+\.[0-9]+$ ]] || fail "podman's default network has no gateway: '$gw'"
+	"$KRUN_TESTPROG" tcp-echo-server 0.0.0.0 18201 > "$BATS_TEST_TMPDIR/echo" 2>&1 3>&- &
+	HOST_PID=$!
+	wait_until 30 eval "ss -Htln '( sport = :18201 )' | grep -q ."
+	# The guest talks to it through the bridge, then serves an echo of its own.
 	run --separate-stderr podman_run -d --network bridge --name bridged "$CLIENTS_IMAGE" \
-		sh -c 'echo ready; exec sleep 1000'
+		sh -c "krun-testprog tcp-talk $gw 18201 from-the-guest; echo ready;
+			exec krun-testprog tcp-echo-server 0.0.0.0 18202"
 	assert_status 0
 	wait_until 120 said_ready bridged
 	local pid sandbox ip
@@ -141,6 +152,16 @@ said_ready() { # name
 	run nsenter --net="$sandbox" ip -4 -o addr show dev eth0
 	assert_success
 	assert_output --partial " inet $ip/16 "
+	# Out: the echo came back, and the host saw it come from the container's address.
+	run podman logs bridged
+	assert_line "from-the-guest"
+	grep -q "^accepted $ip:[0-9]* on $gw:18201\$" "$BATS_TEST_TMPDIR/echo" ||
+		fail "the host's server saw: $(cat "$BATS_TEST_TMPDIR/echo")"
+	# In: the test host reaches the guest's server at the container's address.
+	wait_until 60 "$KRUN_TESTPROG" tcp-talk "$ip" 18202 to-the-guest
+	run "$KRUN_TESTPROG" tcp-talk "$ip" 18202 to-the-guest
+	assert_success
+	assert_output "to-the-guest"
 }
 
 @test "podman run -v: a host directory is read and written from the container" {

@@ -253,11 +253,11 @@ static void test_strings(void)
 {
 	const char *json = "{\"kernel_path\": \"/boot/vmlinux\", \"kernel_format\": 1, "
 			   "\"kernel_cmdline\": \"quiet\", \"virtiofs_tag\": \"myroot\", "
-			   "\"virtiofs_shm_size\": 0, \"unknown\": [1, {\"x\": 2}]}";
+			   "\"virtiofs_shm_size\": 0}";
 	struct vm_config c;
 	struct src t;
 
-	ok(compute(sources(&t, json, NULL), &c) == NULL, "string fields and an unknown field");
+	ok(compute(sources(&t, json, NULL), &c) == NULL, "string fields");
 	is_str(c.kernel_path, "/boot/vmlinux", "kernel_path");
 	is_int(c.kernel_format, 1, "kernel_format");
 	is_str(c.kernel_cmdline, "quiet", "kernel_cmdline");
@@ -282,6 +282,19 @@ static void test_strings(void)
 	       ".krun_vm.json: virtiofs_tag=0123456789012345678901234567890123456: must be 1 to 36 "
 	       "bytes long",
 	       "a 37-byte tag");
+	/* The tag is pasted into the kernel command line as root=/dev/TAG. */
+	is_str(
+	    error_for("{\"virtiofs_tag\": \"my root\"}", NULL),
+	    ".krun_vm.json: virtiofs_tag=my root: may hold only letters, digits and . _ - / : + @",
+	    "a tag with a blank");
+	ok(strstr(error_for("{\"virtiofs_tag\": \"a\\\" init=/bin/sh\"}", NULL),
+		  "virtiofs_tag=a\" init=/bin/sh: may hold only"),
+	   "a tag with a quote and another parameter");
+	ok(strstr(error_for("{\"virtiofs_tag\": \"a\\tb\"}", NULL), "may hold only"), "a tab");
+	ok(strstr(error_for("{\"virtiofs_tag\": \"t\u00e9g\"}", NULL), "may hold only"),
+	   "a non-ASCII letter");
+	is_str(error_for("{\"virtiofs_tag\": \"/dev/root_2.a-b:c+d@e\"}", NULL), "(no error)",
+	       "every character a tag may hold");
 	is_str(error_for("{\"virtiofs_shm_size\": -1}", NULL),
 	       ".krun_vm.json: virtiofs_shm_size=-1: must be from 0 to 9223372036854775807",
 	       "negative shm size");
@@ -367,8 +380,8 @@ static void test_precedence_and_unknown(void)
 	struct src t;
 	char *d;
 
-	sources(&t, "{\"cpus\": 8, \"ram_mib\": 2048, \"nested_virt\": 1, \"foo\": \"bar\"}", ann);
-	ok(compute(&t.s, &c) == NULL, "unknown annotations and file fields are ignored");
+	sources(&t, "{\"cpus\": 8, \"ram_mib\": 2048, \"nested_virt\": 1}", ann);
+	ok(compute(&t.s, &c) == NULL, "unknown annotations are ignored");
 	is_int(c.cpus, 2, "annotation cpus wins over the file");
 	is_int(c.ram_mib, 512, "annotation ram wins over the file");
 	ok(c.nested_virt, "the file still provides what the annotations do not");
@@ -382,6 +395,11 @@ static void test_precedence_and_unknown(void)
 	is_str(d, "krun.gpu_flags", "describe a default");
 	free(d);
 	vm_config_release(&c);
+
+	is_str(error_for("{\"cpu\": 4}", NULL), ".krun_vm.json: unknown key `cpu`",
+	       "an unknown key in the file is an error (a misspelling would be ignored)");
+	is_str(error_for("{\"cpus\": 2, \"x\\ny\": {}}", NULL), ".krun_vm.json: unknown key `x?y`",
+	       "an unknown key is shown without control characters");
 
 	/* An annotation replaces a bad file value without reading it, as in krun(1). */
 	const char *fix[] = { "krun.cpus=1", NULL };
@@ -421,7 +439,8 @@ static void test_bad_documents(void)
 	       "65 levels are refused");
 	free(deep);
 	deep = nested(JSON_MAX_DEPTH);
-	is_str(error_for(deep, NULL), "(no error)", "64 levels are accepted");
+	/* Parsed: what is refused then is the key, not the depth. */
+	is_str(error_for(deep, NULL), ".krun_vm.json: unknown key `a`", "64 levels are accepted");
 	free(deep);
 
 	struct vm_config c;

@@ -67,6 +67,26 @@ static void add_rx(struct guest *g, unsigned n)
 	kick(g, VSOCK_RXQ);
 }
 
+/* What the guest driver does at boot, and again after a device reset: features, fresh
+ * rings, DRIVER_OK, receive buffers. */
+static void guest_start(struct guest *g, bool seqpacket, unsigned rx_buffers)
+{
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (seqpacket)
+		f |= 1ULL << VIRTIO_VSOCK_F_SEQPACKET;
+	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
+		drv_bail("features refused");
+	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
+		vring_driver_init(&g->q[q], &ram, QSIZE);
+		mmio_setup_queue(&g->t, q, &g->q[q]);
+	}
+	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
+	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
+		drv_bail("DRIVER_OK refused");
+	g->rx_outstanding = 0;
+	add_rx(g, rx_buffers);
+}
+
 static void guest_boot(struct guest *g, bool seqpacket, unsigned rx_buffers)
 {
 	krun_error_t err = NULL;
@@ -82,19 +102,7 @@ static void guest_boot(struct guest *g, bool seqpacket, unsigned rx_buffers)
 	    event_loop_new(&g->dev->loop, &err) < 0)
 		drv_bail(err->msg);
 	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
-	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
-	if (seqpacket)
-		f |= 1ULL << VIRTIO_VSOCK_F_SEQPACKET;
-	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		drv_bail("features refused");
-	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
-		vring_driver_init(&g->q[q], &ram, QSIZE);
-		mmio_setup_queue(&g->t, q, &g->q[q]);
-	}
-	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
-	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		drv_bail("DRIVER_OK refused");
-	add_rx(g, rx_buffers);
+	guest_start(g, seqpacket, rx_buffers);
 }
 
 static void guest_destroy(struct guest *g)
@@ -658,15 +666,33 @@ static void test_malformed(void)
 		rsts++;
 	ok(rsts >= 50 && rsts <= VSOCK_MAX_STRAY_RST + 50, "stray packets answered with RST");
 
+	hfd = connect_pair(&g, lfd, 9005, 1400, VSOCK_STREAM, 0);
+	ok(hfd >= 0 &&
+	       send_pkt(&g, (struct hdr_args){ 9005, 1400, VIRTIO_VSOCK_OP_RW }, "still", 5) &&
+	       host_read(hfd, buf, 5) && memcmp(buf, "still", 5) == 0,
+	   "after every malformed packet a new connection carries data");
+	close(hfd);
+
 	/* A descriptor pointing outside guest RAM breaks the tx queue, nothing worse. */
 	struct drv_seg bad = { 0xdeadbeef000ULL, HDR, false };
 	vring_driver_add(&g.q[VSOCK_TXQ], &bad, 1);
 	kick(&g, VSOCK_TXQ);
 	usleep(100 * 1000);
 	ok(g.dev->vq[VSOCK_TXQ].broken, "a descriptor outside RAM breaks the queue");
+
+	/* The guest's way out of a broken queue is a reset: the device must come back. */
+	mmio_w32(&g.t, VIRTIO_MMIO_STATUS, 0);
+	for (int i = 0; i < 5000 && mmio_r32(&g.t, VIRTIO_MMIO_STATUS) != 0; i++)
+		usleep(1000);
+	guest_start(&g, false, 16);
+	hfd = connect_pair(&g, lfd, 9006, 1400, VSOCK_STREAM, 0);
+	ok(hfd >= 0 &&
+	       send_pkt(&g, (struct hdr_args){ 9006, 1400, VIRTIO_VSOCK_OP_RW }, "again", 5) &&
+	       host_read(hfd, buf, 5) && memcmp(buf, "again", 5) == 0,
+	   "the device survived it all: after a reset it carries a new connection");
+	close(hfd);
 	close(lfd);
 	guest_destroy(&g);
-	ok(1, "the device survived every malformed packet");
 }
 
 /* Turns of the loop that saw a release in progress: fewer connections than at the reset,
