@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../util/error.h"
+#include "util/error.h"
 
 /* A set of capabilities: bit n is capability n. */
 typedef uint64_t confine_caps_t;

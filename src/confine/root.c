@@ -17,7 +17,7 @@
  * proc may be mounted: the /proc the process had is bound instead. Its /proc/sys and
  * sysrq-trigger then answer to a uid that is not the host's root. */
 #include "confine.h"
-#include "../util/util.h"
+#include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * and why) with the process' own tgid put in. */
 #include "confine.h"
 #include "filter.h"
-#include "../util/util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
