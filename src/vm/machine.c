@@ -51,6 +51,8 @@ struct machine {
 	_Atomic int exit_status;
 
 	struct virtio_device *console;
+	char klog[CONSOLE_KLOG_SIZE]; /* the end of the guest's kernel console, once stopped */
+	size_t klog_len;
 	int signal_fd;	      /* signalfd of `signals`; -1 until watched */
 	bool signals_blocked; /* then saved_mask is the caller's, restored at the end */
 	sigset_t signals, saved_mask;
@@ -367,9 +369,34 @@ static void release_devices(struct machine *m)
 	for (unsigned i = 0; i < m->ndev; i++)
 		if (m->dev[i]->ops->drain)
 			m->dev[i]->ops->drain(m->dev[i]);
+	if (m->console)
+		m->klog_len = virtio_console_klog(m->console, m->klog, sizeof(m->klog));
+	m->console = NULL;
 	for (unsigned i = 0; i < m->ndev; i++)
 		m->dev[i]->ops->destroy(m->dev[i]);
 	m->ndev = 0;
+}
+
+/* The guest's last words, which nobody else shows without a terminal (a kernel panic goes
+ * there): whole lines only, and only printable ASCII, since the guest wrote them. */
+static void print_klog(const struct machine *m)
+{
+	const char *s = m->klog, *end = m->klog + m->klog_len;
+	const char *nl = memchr(s, '\n', m->klog_len);
+
+	if (m->klog_len == sizeof(m->klog) && nl)
+		s = nl + 1; /* the ring wrapped: its first line is cut */
+	fprintf(stderr, "krun: the guest's kernel console ended with:\n  | ");
+	for (; s < end; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '\n' && s + 1 < end)
+			fputs("\n  | ", stderr);
+		else if (ch == '\t' || (ch >= 0x20 && ch < 0x7f))
+			fputc(ch, stderr);
+		else if (ch != '\n' && ch != '\r')
+			fputc('?', stderr);
+	}
+	fputc('\n', stderr);
 }
 
 static int final_status(const struct machine *m)
@@ -382,6 +409,8 @@ static int final_status(const struct machine *m)
 		return status;
 	fprintf(stderr, "krun: the guest stopped without reporting an exit status (kernel "
 			"panic or init failure; the debug option shows the kernel log)\n");
+	if (m->klog_len)
+		print_klog(m);
 	return STATUS_NO_REPORT;
 }
 
