@@ -53,8 +53,9 @@ struct machine {
 	struct virtio_device *console;
 	char klog[CONSOLE_KLOG_SIZE]; /* the end of the guest's kernel console, once stopped */
 	size_t klog_len;
-	int signal_fd;	      /* signalfd of `signals`; -1 until watched */
-	bool signals_blocked; /* then saved_mask is the caller's, restored at the end */
+	const char *stop_reason; /* how the VM stopped, once stopped */
+	int signal_fd;		 /* signalfd of `signals`; -1 until watched */
+	bool signals_blocked;	 /* then saved_mask is the caller's, restored at the end */
 	sigset_t signals, saved_mask;
 };
 
@@ -407,8 +408,10 @@ static int final_status(const struct machine *m)
 		return 0;
 	if (status != STATUS_UNSET)
 		return status;
-	fprintf(stderr, "krun: the guest stopped without reporting an exit status (kernel "
-			"panic or init failure; the debug option shows the kernel log)\n");
+	fprintf(stderr,
+		"krun: the guest stopped without reporting an exit status: %s (a kernel panic "
+		"or an init failure; the debug option shows the kernel log)\n",
+		m->stop_reason ? m->stop_reason : "no stop reason");
 	if (m->klog_len)
 		print_klog(m);
 	return STATUS_NO_REPORT;
@@ -428,6 +431,8 @@ int machine_run(const struct machine_config *cfg, int *exit_status, krun_error_t
 
 	if (m.vm)
 		vm_shutdown(m.vm); /* no-op unless set-up failed half-way */
+	if (m.vm)
+		m.stop_reason = vm_stop_reason(m.vm);
 	unwatch_signals(&m);
 	release_devices(&m);
 	vm_destroy(m.vm);

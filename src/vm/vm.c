@@ -203,6 +203,14 @@ void vm_stop(struct vm *vm, const char *reason)
 	event_loop_stop(vm->loop);
 }
 
+const char *vm_stop_reason(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	const char *reason = vm->stop_reason;
+	pthread_mutex_unlock(&vm->lock);
+	return reason;
+}
+
 void vm_request_stop(struct vm *vm)
 {
 	vm_stop(vm, "stop requested by the VMM");

@@ -65,4 +65,8 @@ struct event_loop *vm_event_loop(struct vm *vm);
  * thread and from a signal handler is NOT guaranteed. */
 void vm_request_stop(struct vm *vm);
 
+/* Why the VM stopped ("triple fault", "the guest reset the machine through the i8042"...),
+ * a static string; NULL while it runs. */
+const char *vm_stop_reason(struct vm *vm);
+
 #endif
