@@ -150,6 +150,9 @@ void machine_release_devices(struct machine *m)
 	for (unsigned i = 0; i < m->ndev; i++)
 		if (m->dev[i]->ops->drain)
 			m->dev[i]->ops->drain(m->dev[i]);
+	if (m->console)
+		m->klog_len = virtio_console_klog(m->console, m->klog, sizeof(m->klog));
+	m->console = NULL;
 	for (unsigned i = 0; i < m->ndev; i++)
 		m->dev[i]->ops->destroy(m->dev[i]);
 	m->ndev = 0;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include "machine/machine.h"
+#include "devices/console/console.h"
 #include "devices/virtio/virtio.h"
 #include "vm/layout.h"
 #include "vm/vm.h"
@@ -24,8 +25,11 @@ struct machine {
 	_Atomic int exit_status;
 
 	struct virtio_device *console;
-	int signal_fd;	      /* signalfd of `signals`; -1 until watched */
-	bool signals_blocked; /* then saved_mask is the caller's, restored at the end */
+	char klog[CONSOLE_KLOG_SIZE]; /* the end of the guest's kernel console, once stopped */
+	size_t klog_len;
+	const char *stop_reason; /* how the VM stopped, once stopped */
+	int signal_fd;		 /* signalfd of `signals`; -1 until watched */
+	bool signals_blocked;	 /* then saved_mask is the caller's, restored at the end */
 	sigset_t signals, saved_mask;
 };
 

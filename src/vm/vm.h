@@ -38,7 +38,8 @@ int vm_run(struct vm *vm, krun_error_t *err);
 void vm_shutdown(struct vm *vm);
 /* Stops what still runs and frees everything. */
 void vm_destroy(struct vm *vm);
-/* Why the VM stopped (the first reason given: power-off, triple fault, an error...). */
+/* Why the VM stopped (the first reason given: power-off, triple fault, the guest's reset
+ * through the i8042, an error...), a static string; NULL while it runs. */
 const char *vm_stop_reason(struct vm *vm);
 /* CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest for the first
  * time; false when it never got there. */

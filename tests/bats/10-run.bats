@@ -121,3 +121,15 @@ load helpers
 	jq -r 'select(.level == "debug") | .msg' "$log" | grep -q '^VM stopped: ' ||
 		fail "log: $(cat "$log")"
 }
+
+@test "a guest whose kernel panics exits 125, saying how the VM stopped and showing the panic" {
+	# init=/bin/true replaces the guest init: PID 1 exits at once and the kernel panics.
+	make_bundle -- true
+	echo '{"kernel_cmdline": "init=/bin/true"}' > "$BUNDLE/rootfs/.krun_vm.json"
+	run -125 --separate-stderr krun_run
+	assert_equal "$output" ""
+	[[ "$stderr" == *"without reporting an exit status: the guest reset the machine"* ]] ||
+		fail "stderr: $stderr"
+	grep -q '^  | .*Kernel panic - not syncing: Attempted to kill init!' <<< "$stderr" ||
+		fail "stderr: $stderr"
+}

@@ -7,15 +7,6 @@ export KRUN_KERNEL KRUN_INIT
 
 bats_require_minimum_version 1.5.0
 
-# QEMU/TCG's emulation of nested SVM, under the KVM test host, now and then hangs a guest
-# early in its boot (the kernel log stops before the console is up, with 2 vCPUs). There
-# tests/run-all sets KRUN_TEST_RETRIES=1: a failing test runs once more, and each test that
-# was run again is written to KRUN_RETRY_LOG, which run-all prints. A test that
-# fails twice fails; on hardware KVM there are no retries.
-BATS_TEST_RETRIES=${KRUN_TEST_RETRIES:-0}
-if [ "${BATS_TEST_TRY_NUMBER:-1}" -gt 1 ] && [ -n "${KRUN_RETRY_LOG:-}" ]; then
-	echo "$(basename "$BATS_TEST_FILENAME"): $BATS_TEST_NAME (try $BATS_TEST_TRY_NUMBER)" >> "$KRUN_RETRY_LOG"
-fi
 bats_load_library bats-support
 bats_load_library bats-assert
 

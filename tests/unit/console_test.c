@@ -439,6 +439,49 @@ static void test_discarded_log_socket_stderr(void)
 	close(p.err[1]), close(p.log[0]), close(p.log[1]), close(sk[0]), close(sk[1]);
 }
 
+/* A dropped kernel console keeps its last CONSOLE_KLOG_SIZE bytes, for a guest that dies
+ * without a word elsewhere; output that goes somewhere is not kept. */
+static void test_klog(void)
+{
+	static char big[CONSOLE_KLOG_SIZE + 1000], got[2 * CONSOLE_KLOG_SIZE];
+	struct console_config cfg = {
+		.in_fd = -1, .out_fd = -1, .err_fd = -1, .console_log_fd = -1
+	};
+	struct guest g;
+	uint32_t id, len;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	guest_boot(&g, &cfg);
+	ok(virtio_console_klog(g.dev, got, sizeof(got)) == 0, "klog: empty at first");
+	guest_write(&g, 0, "Kernel panic - not syncing\n", 27);
+	ok(wait_used(&g, PORT_TXQ(0), &id, &len), "klog: console output consumed");
+	ok(virtio_console_klog(g.dev, got, sizeof(got)) == 27 &&
+	       !memcmp(got, "Kernel panic - not syncing\n", 27),
+	   "klog: a short console output is kept whole");
+	guest_write(&g, 0, big, 3000);
+	guest_write(&g, 0, big + 3000, sizeof(big) - 3000);
+	ok(wait_used(&g, PORT_TXQ(0), &id, &len) && wait_used(&g, PORT_TXQ(0), &id, &len),
+	   "klog: more console output consumed");
+	ok(virtio_console_klog(g.dev, got, sizeof(got)) == CONSOLE_KLOG_SIZE &&
+	       !memcmp(got, big + sizeof(big) - CONSOLE_KLOG_SIZE, CONSOLE_KLOG_SIZE),
+	   "klog: the last CONSOLE_KLOG_SIZE bytes are kept, in order");
+	ok(virtio_console_klog(g.dev, got, 10) == 10 && !memcmp(got, big + sizeof(big) - 10, 10),
+	   "klog: a smaller buffer gets the last bytes");
+	guest_destroy(&g);
+
+	struct pipes p;
+	make_pipes(&p);
+	cfg.console_log_fd = p.log[1];
+	guest_boot(&g, &cfg);
+	guest_write(&g, 0, "logged", 6);
+	ok(read_exact(p.log[0], got, 6) && virtio_console_klog(g.dev, got, sizeof(got)) == 0,
+	   "klog: console output that has a log fd is not kept");
+	guest_destroy(&g);
+	close(p.in[0]), close(p.in[1]), close(p.out[0]), close(p.out[1]), close(p.err[0]);
+	close(p.err[1]), close(p.log[0]), close(p.log[1]);
+}
+
 static int open_pty(int *slave)
 {
 	int master = posix_openpt(O_RDWR | O_NOCTTY);
@@ -741,6 +784,7 @@ int main(void)
 	fake_ram_init(&ram, 256 * MIB);
 	test_streams();
 	test_discarded_log_socket_stderr();
+	test_klog();
 	test_terminal();
 	test_signal_port();
 	test_terminal_signal_port();

@@ -5,6 +5,10 @@
  * streams separately: "krun-stdin" (in_fd -> guest, closed by the host at EOF),
  * "krun-stdout" (guest -> out_fd) and "krun-stderr" (guest -> err_fd).
  *
+ * Port 0's output that is dropped still passes through a ring of its last
+ * CONSOLE_KLOG_SIZE bytes, so that a guest that dies without a word elsewhere (a kernel
+ * panic, an init that failed before its stdio) can be explained (virtio_console_klog).
+ *
  * With `signal_port`, one more port in either mode, "krun-signal", carries signals from
  * the host to the guest init: one byte per signal, its number (1..64). The device queues
  * them (up to CONSOLE_SIGNAL_QUEUE) until the guest reads them; what the guest writes
@@ -27,6 +31,7 @@ struct console_config {
 #define CONSOLE_SIGNAL_PORT  "krun-signal"
 #define CONSOLE_SIGNAL_MAX   64	  /* highest signal number the port carries */
 #define CONSOLE_SIGNAL_QUEUE 4096 /* signals waiting for the guest; more are dropped */
+#define CONSOLE_KLOG_SIZE    4096 /* the end of the dropped kernel console kept */
 
 int virtio_console_new(const struct console_config *cfg, struct virtio_device **out,
 		       krun_error_t *err);
@@ -43,5 +48,9 @@ int virtio_console_send_signal(struct virtio_device *dev, int signo);
 /* Whether a guest program holds the krun-signal port open: signals queued now will be
  * read. False before the guest opened it, after it closed it and after a device reset. */
 bool virtio_console_signal_port_open(struct virtio_device *dev);
+
+/* Copies the last bytes the guest wrote on a dropped port 0 into buf, at most size and
+ * CONSOLE_KLOG_SIZE (the guest's own bytes, unfiltered); returns their number. */
+size_t virtio_console_klog(struct virtio_device *dev, char *buf, size_t size);
 
 #endif

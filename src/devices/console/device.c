@@ -382,3 +382,17 @@ bool virtio_console_signal_port_open(struct virtio_device *dev)
 	pthread_mutex_unlock(&c->lock);
 	return open;
 }
+
+size_t virtio_console_klog(struct virtio_device *dev, char *buf, size_t size)
+{
+	struct console *c = to_console(dev);
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->klog_total < CONSOLE_KLOG_SIZE ? (size_t)c->klog_total : CONSOLE_KLOG_SIZE;
+	n = n < size ? n : size;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = c->klog[(c->klog_total - n + i) % CONSOLE_KLOG_SIZE];
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}

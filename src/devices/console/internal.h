@@ -87,6 +87,9 @@ struct console {
 	struct console_port *signal_port; /* NULL without one */
 	int signal_wfd;			  /* its queue: the write end of a pipe; -1 if none */
 	int tty_fd; /* terminal put in raw mode, restored on destroy; -1 if none */
+	/* The end of port 0's dropped output: a ring, klog_total bytes ever written. */
+	char klog[CONSOLE_KLOG_SIZE];
+	uint64_t klog_total;
 	struct termios saved_tio;
 };
 

@@ -173,12 +173,30 @@ static void iov_consume(struct iovec **iov, unsigned *n, size_t bytes)
 	}
 }
 
+/* Port 0's output is dropped: its end is kept in the console's ring. */
+static void klog_keep(struct console *c, const struct iovec *iov, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const char *b = iov[i].iov_base;
+		size_t len = iov[i].iov_len;
+		if (len > CONSOLE_KLOG_SIZE) {
+			b += len - CONSOLE_KLOG_SIZE;
+			c->klog_total += len - CONSOLE_KLOG_SIZE;
+			len = CONSOLE_KLOG_SIZE;
+		}
+		for (size_t k = 0; k < len; k++)
+			c->klog[c->klog_total++ % CONSOLE_KLOG_SIZE] = b[k];
+	}
+}
+
 /* Writes the rest of the held chain, *left bytes at most. False when out.fd would block
  * or *left ran out. */
 static bool tx_write_held(struct console_port *p, size_t *left)
 {
 	for (;;) {
 		iov_consume(&p->tx_iov, &p->tx_niov, 0);
+		if (p->id == 0 && p->out.fd < 0)
+			klog_keep(p->con, p->tx_iov, p->tx_niov);
 		if (!p->tx_niov || p->out.fd < 0 || p->out_failed)
 			return true; /* done, or discarded */
 		if (!*left)
