@@ -83,15 +83,7 @@ static void guest_boot(struct guest *g, const struct console_config *cfg)
 		     (1ULL << VIRTIO_CONSOLE_F_MULTIPORT);
 	if (cfg->terminal)
 		f |= 1ULL << VIRTIO_CONSOLE_F_SIZE;
-	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		drv_bail("features refused");
-	for (unsigned q = 0; q < g->nq; q++) {
-		vring_driver_init(&g->q[q], &ram, CONSOLE_QUEUE_SIZE);
-		mmio_setup_queue(&g->t, q, &g->q[q]);
-	}
-	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
-	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		drv_bail("DRIVER_OK refused");
+	drv_activate(&g->t, f, g->q, g->nq, &ram, CONSOLE_QUEUE_SIZE);
 	add_rx_buffers(g, CTRL_RXQ, 16);
 }
 

@@ -37,15 +37,7 @@ static void driver_start(void)
 {
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 
-	if (!(mmio_negotiate(&t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		drv_bail("features refused");
-	for (unsigned i = 0; i < 2; i++) {
-		vring_driver_init(&q[i], &ram, RING_SIZE);
-		mmio_setup_queue(&t, i, &q[i]);
-	}
-	mmio_w32(&t, VIRTIO_MMIO_STATUS, 0xf);
-	if (mmio_r32(&t, VIRTIO_MMIO_STATUS) != 0xf)
-		drv_bail("DRIVER_OK refused");
+	drv_activate(&t, f, q, 2, &ram, RING_SIZE);
 }
 
 static void boot(void)

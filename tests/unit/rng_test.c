@@ -95,13 +95,7 @@ static void guest_boot(struct guest *g)
 		drv_bail("probe fd");
 	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
-	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		drv_bail("features refused");
-	vring_driver_init(&g->q, &ram, QSIZE);
-	mmio_setup_queue(&g->t, 0, &g->q);
-	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
-	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		drv_bail("DRIVER_OK refused");
+	drv_activate(&g->t, f, &g->q, 1, &ram, QSIZE);
 }
 
 static void guest_destroy(struct guest *g)

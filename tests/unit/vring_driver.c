@@ -222,3 +222,17 @@ void drv_device_destroy(struct virtio_device *dev, struct virtio_mmio *t, pthrea
 	virtio_mmio_release(t);
 	event_loop_free(loop);
 }
+
+void drv_activate(struct virtio_mmio *t, uint64_t features, struct vring_driver *q, unsigned nq,
+		  struct fake_ram *ram, uint16_t qsize)
+{
+	if (!(mmio_negotiate(t, features) & VIRTIO_CONFIG_S_FEATURES_OK))
+		drv_bail("features refused");
+	for (unsigned i = 0; i < nq; i++) {
+		vring_driver_init(&q[i], ram, qsize);
+		mmio_setup_queue(t, i, &q[i]);
+	}
+	mmio_w32(t, VIRTIO_MMIO_STATUS, 0xf);
+	if (mmio_r32(t, VIRTIO_MMIO_STATUS) != 0xf)
+		drv_bail("DRIVER_OK refused");
+}

@@ -77,5 +77,9 @@ void mmio_w32(struct virtio_mmio *t, uint64_t off, uint32_t v);
 uint32_t mmio_negotiate(struct virtio_mmio *t, uint64_t features);
 /* Programs queue q with d's rings and sets it ready. */
 void mmio_setup_queue(struct virtio_mmio *t, unsigned q, const struct vring_driver *d);
+/* A driver's start: `features` negotiated, nq fresh rings of qsize in ram as queues 0..nq-1,
+ * DRIVER_OK; bails out when the device refuses any step. */
+void drv_activate(struct virtio_mmio *t, uint64_t features, struct vring_driver *q, unsigned nq,
+		  struct fake_ram *ram, uint16_t qsize);
 
 #endif

@@ -94,15 +94,7 @@ static void guest_boot(struct guest *g, bool privileged)
 		drv_bail(err->msg);
 	pthread_create(&g->loop_thread, NULL, drv_run_event_loop, g->dev->loop);
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_VSOCK_F_SEQPACKET);
-	if (!(mmio_negotiate(&g->t, f) & VIRTIO_CONFIG_S_FEATURES_OK))
-		drv_bail("features refused");
-	for (unsigned q = 0; q < VSOCK_NUM_QUEUES; q++) {
-		vring_driver_init(&g->q[q], &ram, QSIZE);
-		mmio_setup_queue(&g->t, q, &g->q[q]);
-	}
-	mmio_w32(&g->t, VIRTIO_MMIO_STATUS, 0xf);
-	if (mmio_r32(&g->t, VIRTIO_MMIO_STATUS) != 0xf)
-		drv_bail("DRIVER_OK refused");
+	drv_activate(&g->t, f, g->q, VSOCK_NUM_QUEUES, &ram, QSIZE);
 	g->txh = fake_ram_alloc(&ram, HDR, 8);
 	g->txd = fake_ram_alloc(&ram, RX_PAYLOAD, 8);
 	for (unsigned i = 0; i < RX_BUFS; i++) {
