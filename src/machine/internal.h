@@ -38,6 +38,10 @@ enum machine_log_level { MACHINE_LOG_ERROR, MACHINE_LOG_WARNING, MACHINE_LOG_DEB
 void machine_log(const struct machine *m, enum machine_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The end of the guest's kernel console as krun prints it: whole lines after "  | ",
+ * printable ASCII only; `wrapped` when the ring dropped the start (its first line is cut). */
+char *machine_klog_text(const char *klog, size_t len, bool wrapped);
+
 /* Creates the devices in the order of their MMIO windows and IRQ lines, attaches them to
  * m->vm and adds what they need to m->cmdline. */
 int machine_add_devices(struct machine *m, krun_error_t *err);

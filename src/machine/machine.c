@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <string.h>
 
 static void log_message(const struct machine *m, enum machine_log_level level, const char *msg)
 {
@@ -123,31 +122,6 @@ static int build_and_run(struct machine *m, krun_error_t *err)
 	return run(m, err);
 }
 
-/* The guest's last words, which nobody else shows without a terminal (a kernel panic goes
- * there): whole lines only, each after "  | ", and only printable ASCII, since the guest
- * wrote them. */
-static char *klog_text(const struct machine *m)
-{
-	const char *s = m->klog, *end = m->klog + m->klog_len;
-	const char *nl = memchr(s, '\n', m->klog_len);
-	char *out = xmalloc(4 * m->klog_len + 8), *o = out;
-
-	if (m->klog_len == sizeof(m->klog) && nl)
-		s = nl + 1; /* the ring wrapped: its first line is cut */
-	o += sprintf(o, "  | ");
-	for (; s < end; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '\n' && s + 1 < end)
-			o += sprintf(o, "\n  | ");
-		else if (ch == '\t' || (ch >= 0x20 && ch < 0x7f))
-			*o++ = (char)ch;
-		else if (ch != '\n' && ch != '\r')
-			*o++ = '?';
-	}
-	*o = '\0';
-	return out;
-}
-
 static int final_status(const struct machine *m)
 {
 	int status = atomic_load(&m->exit_status);
@@ -161,7 +135,8 @@ static int final_status(const struct machine *m)
 		    "an init failure; the debug option shows the kernel log)",
 		    m->stop_reason ? m->stop_reason : "no stop reason");
 	if (m->klog_len) {
-		cleanup_free char *text = klog_text(m);
+		cleanup_free char *text =
+		    machine_klog_text(m->klog, m->klog_len, m->klog_len == sizeof(m->klog));
 		machine_log(m, MACHINE_LOG_ERROR, "the guest's kernel console ended with:\n%s",
 			    text);
 	}
