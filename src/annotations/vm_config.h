@@ -8,10 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "util/error.h"
+#include "vm/limits.h"
 
-#define VM_MAX_CPUS	     16
-#define VM_MIN_RAM_MIB	     128   /* smaller requests are ignored (krun(1)) */
-#define VM_MAX_RAM_MIB	     65536 /* 64 GiB: a bound for one container's microVM */
 #define VM_DEFAULT_RAM_MIB   1024
 #define VM_KERNEL_FORMAT_ELF 1 /* the numbering of krun(1)'s kernel_format */
 #define VM_DEFAULT_ROOT_TAG  "/dev/root"

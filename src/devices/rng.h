@@ -2,7 +2,7 @@
 #ifndef KRUN_DEVICES_RNG_H
 #define KRUN_DEVICES_RNG_H
 
-#include "virtio/virtio.h"
+#include "devices/virtio/virtio.h"
 
 int virtio_rng_new(struct virtio_device **out, krun_error_t *err);
 

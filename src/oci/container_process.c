@@ -9,7 +9,7 @@
 #include "confine/confine.h"
 #include "util/util.h"
 #include "vm/kvm.h"
-#include "vm/machine.h"
+#include "machine/machine.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,7 +82,8 @@ static int talk_to_parent(const struct container_child *c, enum sync_type say, k
 static struct vm_paths {
 	char *root, *kernel, *init;
 	int root_fd; /* behind root, when set */
-} vm_paths;
+	int kvm;     /* /dev/kvm, opened before the user namespace; -1: not yet */
+} vm_paths = { .kvm = -1 };
 
 static int keep_path(const char *path, char **out, int *fd_out, krun_error_t *err)
 {
@@ -101,15 +102,13 @@ static int keep_path(const char *path, char **out, int *fd_out, krun_error_t *er
  * once we are that root (changing ids made us undumpable). */
 static int enter_user_namespace(const struct container_child *c, krun_error_t *err)
 {
-	int kvm, ret;
+	int ret;
 
 	if ((ret = keep_path(c->bundle->rootfs, &vm_paths.root, &vm_paths.root_fd, err)) < 0 ||
 	    (ret = keep_path(c->bundle->kernel_path, &vm_paths.kernel, NULL, err)) < 0 ||
 	    (ret = keep_path(c->bundle->init_path, &vm_paths.init, NULL, err)) < 0)
 		return ret;
-	kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
-	if (kvm >= 0)
-		kvm_use_device(kvm);
+	vm_paths.kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
 	if ((ret = ns_enter_user(c->ns, err)) < 0 ||
 	    (c->ns->new_user && (ret = talk_to_parent(c, SYNC_USERNS, err)) < 0) ||
 	    (ret = ns_become_root(err)) < 0)
@@ -194,10 +193,13 @@ static void fill_confine(const struct oci_process *p, struct machine_config *m)
 	m->confine_opaque = &confine_cfg;
 }
 
+static const struct machine_log vmm_log = { log_error, log_warning, log_debug };
+
 static void fill_machine(const struct container_child *c, struct machine_config *m)
 {
 	const struct bundle *b = c->bundle;
 
+	m->kvm_fd = vm_paths.kvm;
 	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
 	m->kernel_path = vm_paths.kernel ? vm_paths.kernel : b->kernel_path;
@@ -205,6 +207,7 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
 	m->nested_virt = b->vm.nested_virt;
 	m->debug = c->g->debug;
+	m->log = &vmm_log;
 	m->root_path = vm_paths.root ? vm_paths.root : b->rootfs;
 	m->root_tag = b->vm.virtiofs_tag;
 	m->init_path = vm_paths.init ? vm_paths.init : b->init_path;
@@ -256,9 +259,10 @@ static int enter_vmm_root(const struct container_child *c, krun_error_t *err)
 	if ((!vm_paths.kernel &&
 	     (ret = keep_path(b->kernel_path, &vm_paths.kernel, NULL, err)) < 0) ||
 	    (!vm_paths.init && (ret = keep_path(b->init_path, &vm_paths.init, NULL, err)) < 0) ||
-	    (ret = kvm_open(false, &kvm, err)) < 0)
+	    (ret = kvm_open(vm_paths.kvm, false, &kvm, err)) < 0)
 		return ret;
-	kvm_use_device(kvm);
+	close_and_reset(&vm_paths.kvm);
+	vm_paths.kvm = kvm;
 	root = open(vm_paths.root ? vm_paths.root : b->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return krun_make_error(err, errno, "open the container root `%s`", b->rootfs);

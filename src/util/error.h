@@ -9,9 +9,6 @@ struct krun_error {
 };
 typedef struct krun_error *krun_error_t;
 
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define LIKELY(x)   __builtin_expect(!!(x), 1)
-
 /* Fills *err (if err and *err is empty) with the message, followed by ": strerror(errnum)"
  * when errnum is non-zero. Returns -errnum, or -EINVAL when errnum is 0. */
 int krun_make_error(krun_error_t *err, int errnum, const char *fmt, ...)

@@ -1,5 +1,7 @@
-#include "boot.h"
-#include "mptable.h"
+/* The boot structures the kernel finds in low memory: zero page with its e820 map, command
+ * line, identity page tables, GDT and the MP table (boot.h). */
+#include "vm/boot.h"
+#include "vm/mptable.h"
 
 #include <errno.h>
 #include <string.h>

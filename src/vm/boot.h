@@ -1,5 +1,5 @@
-/* The x86_64 64-bit boot protocol as we use it: the guest-physical layout of what the VMM
- * writes below 1 MiB (zero page, command line, page tables, GDT, MP table) and the
+/* The x86_64 64-bit boot protocol as we use it: what the VMM writes below 1 MiB (zero page,
+ * command line, page tables, GDT, MP table; their addresses are in layout.h) and the
  * builders for it. The vCPU then enters the kernel in long mode with RSI = zero page. */
 #ifndef KRUN_VM_BOOT_H
 #define KRUN_VM_BOOT_H
@@ -7,20 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <asm/bootparam.h>
-#include "guest_mem.h"
-#include "../util/error.h"
-
-#define BOOT_GDT_ADDR	 0x500ULL
-#define BOOT_IDT_ADDR	 0x520ULL
-#define BOOT_ZERO_PAGE	 0x7000ULL
-#define BOOT_STACK_TOP	 0x8ff0ULL
-#define BOOT_PML4_ADDR	 0x9000ULL
-#define BOOT_PDPT_ADDR	 0xa000ULL
-#define BOOT_PD_ADDR	 0xb000ULL /* one page directory of 2 MiB pages: the first GiB */
-#define BOOT_CMDLINE	 0x20000ULL
-#define BOOT_MPTABLE	 0x9fc00ULL /* the last KiB of base memory, where Linux looks */
-#define BOOT_LOW_RAM_END BOOT_MPTABLE
-#define BOOT_HIMEM_START 0x100000ULL
+#include "util/error.h"
+#include "vm/guest_mem.h"
+#include "vm/layout.h"
 
 /* The x86 kernel's COMMAND_LINE_SIZE, NUL included: it silently cuts longer lines. */
 #define BOOT_CMDLINE_MAX 2048

@@ -1,5 +1,7 @@
-#include "cpu.h"
-#include "boot.h"
+/* A vCPU's registers before it first runs: CPUID, MSRs, LAPIC, and the boot vCPU's long-mode
+ * state at the kernel's entry (cpu.h). */
+#include "vm/cpu.h"
+#include "vm/boot.h"
 
 #include <errno.h>
 #include <string.h>

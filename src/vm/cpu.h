@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 #include <linux/kvm.h>
-#include "../util/error.h"
+#include "util/error.h"
 
 /* Every vCPU: CPUID, MSRs, and the LAPIC wired as a virtual wire (LINT0 ExtINT, LINT1
  * NMI). Secondary vCPUs then wait in the in-kernel LAPIC for INIT/SIPI. */

@@ -1,5 +1,6 @@
-#include "cpuid.h"
-#include "../util/util.h"
+/* The CPUID table each vCPU gets, derived from what KVM supports on this host (cpuid.h). */
+#include "vm/cpuid.h"
+#include "util/util.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* The epoll loop. Handlers live in a list protected by a mutex, because devices add fds
  * from vCPU threads (on activation) while the loop runs. A removed handler is only freed
  * once the current batch of events is done, since that batch may still name it. */
-#include "event_loop.h"
-#include "../util/util.h"
+#include "vm/event_loop.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -128,9 +128,10 @@ int event_loop_watch(struct event_loop *loop, int fd, uint32_t *watched, uint32_
 		ret = event_loop_add(loop, fd, want, fn, opaque, err);
 	else
 		ret = event_loop_modify(loop, fd, want, err);
-	if (ret == 0)
-		*watched = want;
-	return ret;
+	if (ret < 0)
+		return ret;
+	*watched = want;
+	return 0;
 }
 
 void event_loop_remove(struct event_loop *loop, int fd)

@@ -4,7 +4,7 @@
 #define KRUN_VM_EVENT_LOOP_H
 
 #include <stdint.h>
-#include "../util/error.h"
+#include "util/error.h"
 
 struct event_loop;
 typedef void (*event_handler_fn)(void *opaque, uint32_t events);

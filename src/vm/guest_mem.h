@@ -1,14 +1,12 @@
 /* Guest physical memory as seen by the VMM: at most two RAM regions (below the MMIO
- * hole at 0xd0000000 and above 4 GiB). Every address the guest hands us goes through
+ * hole and above 4 GiB, layout.h). Every address the guest hands us goes through
  * guest_mem_ptr, which refuses ranges that are not wholly inside one region. */
 #ifndef KRUN_VM_GUEST_MEM_H
 #define KRUN_VM_GUEST_MEM_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#define GUEST_MMIO_HOLE_START 0xd0000000ULL
-#define GUEST_MMIO_HOLE_END   0x100000000ULL
+#include "vm/layout.h"
 
 struct guest_mem_region {
 	uint64_t gpa;

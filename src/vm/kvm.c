@@ -1,6 +1,7 @@
-#include "kvm.h"
-#include "cpuid.h"
-#include "../util/util.h"
+/* /dev/kvm: opening it, refusing a KVM that cannot run the guest, host-wide queries (kvm.h). */
+#include "vm/kvm.h"
+#include "vm/cpuid.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,25 +43,16 @@ static int check_kvm(int fd, krun_error_t *err)
 	return 0;
 }
 
-static int preopened_fd = -1;
-
-void kvm_use_device(int fd)
+static int open_device(int device_fd)
 {
-	if (preopened_fd >= 0)
-		close(preopened_fd);
-	preopened_fd = fd;
-}
-
-static int open_device(void)
-{
-	if (preopened_fd >= 0)
-		return fcntl(preopened_fd, F_DUPFD_CLOEXEC, 0);
+	if (device_fd >= 0)
+		return fcntl(device_fd, F_DUPFD_CLOEXEC, 0);
 	return open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
 }
 
-int kvm_open(bool allow_pvm, int *kvm_fd, krun_error_t *err)
+int kvm_open(int device_fd, bool allow_pvm, int *kvm_fd, krun_error_t *err)
 {
-	cleanup_close int fd = open_device();
+	cleanup_close int fd = open_device(device_fd);
 	int ret;
 
 	if (fd < 0 && errno == ENOENT)

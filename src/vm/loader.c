@@ -1,5 +1,7 @@
-#include "loader.h"
-#include "../util/util.h"
+/* Loads the guest kernel's vmlinux ELF into guest RAM, mapped when nobody can truncate it,
+ * copied otherwise (loader.h). */
+#include "vm/loader.h"
+#include "util/util.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -249,15 +251,16 @@ int kernel_load(struct guest_mem *m, const char *path, bool custom, uint64_t *en
 	ret = read_elf(&f, m, err);
 	if (ret < 0)
 		return ret;
-	for (unsigned i = 0; i < f.nseg && ret == 0; i++) {
+	for (unsigned i = 0; i < f.nseg; i++) {
 		if (f.seg[i].filesz == 0)
 			continue;
 		if (mappable && can_map(&f, i))
 			ret = map_segment(&f, m, &f.seg[i], err);
 		else
 			ret = copy_segment(&f, m, &f.seg[i], err);
+		if (ret < 0)
+			return ret;
 	}
-	if (ret == 0)
-		*entry = f.entry;
-	return ret;
+	*entry = f.entry;
+	return 0;
 }

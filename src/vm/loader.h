@@ -13,11 +13,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "guest_mem.h"
-#include "../util/error.h"
+#include "util/error.h"
+#include "vm/guest_mem.h"
 
 /* Segments may not start below this: the low megabyte holds the boot structures. */
-#define KERNEL_MIN_ADDR 0x100000ULL
+#define KERNEL_MIN_ADDR BOOT_HIMEM_START
 
 /* Validates and loads the ELF at path into m; *entry is its physical entry point. custom:
  * the kernel is not krun's installed one (an image brought it): always copied. */

@@ -1,4 +1,5 @@
-#include "memory.h"
+/* Guest RAM: its layout around the MMIO hole, its mapping and its KVM memory slots. */
+#include "vm/memory.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,7 +18,7 @@ void guest_mem_layout(struct guest_mem *m, uint64_t ram_size)
 		return;
 	/* What does not fit below the hole continues at 4 GiB. */
 	m->region[0].size = GUEST_MMIO_HOLE_START;
-	m->region[1].gpa = GUEST_MMIO_HOLE_END;
+	m->region[1].gpa = GUEST_HIGH_RAM_START;
 	m->region[1].size = ram_size - GUEST_MMIO_HOLE_START;
 	m->nregions = 2;
 }

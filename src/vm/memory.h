@@ -3,8 +3,8 @@
 #ifndef KRUN_VM_MEMORY_H
 #define KRUN_VM_MEMORY_H
 
-#include "guest_mem.h"
-#include "../util/error.h"
+#include "vm/guest_mem.h"
+#include "util/error.h"
 
 /* Fills the regions for ram_size bytes (gpa and size only; hva stays NULL). */
 void guest_mem_layout(struct guest_mem *m, uint64_t ram_size);

@@ -1,5 +1,6 @@
-#include "mmio_bus.h"
-#include "../util/util.h"
+/* The MMIO bus: guest-physical ranges and their handlers, found by bisection (mmio_bus.h). */
+#include "vm/mmio_bus.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <string.h>

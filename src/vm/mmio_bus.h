@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "vm.h"
+#include "vm/bus.h"
 
 struct mmio_range {
 	uint64_t base, len;

@@ -1,6 +1,6 @@
 /* Layout: the 16-byte floating pointer, then the configuration table header and its
  * entries (processors, bus, IOAPIC, I/O interrupts, local interrupts), as in the MP spec. */
-#include "mptable.h"
+#include "vm/mptable.h"
 
 #include <errno.h>
 #include <string.h>
@@ -126,7 +126,7 @@ static unsigned write_entries(uint8_t *p, unsigned ncpus)
 				    .apic_id = ioapic_id,
 				    .apic_version = IOAPIC_VERSION,
 				    .flags = MP_IOAPIC_USABLE,
-				    .addr = MPTABLE_IOAPIC_ADDR };
+				    .addr = GUEST_IOAPIC_ADDR };
 
 	for (unsigned i = 0; i < ncpus; i++) {
 		struct mp_processor cpu = { .type = MP_PROCESSOR,
@@ -160,7 +160,7 @@ void mptable_build(uint8_t *buf, uint32_t gpa, unsigned ncpus)
 	memcpy(hdr->oem, "KRUN    ", 8);
 	memcpy(hdr->product, "MICROVM     ", 12);
 	hdr->count = count;
-	hdr->lapic = MPTABLE_LAPIC_ADDR;
+	hdr->lapic = GUEST_LAPIC_ADDR;
 	hdr->checksum = checksum(hdr, hdr->length);
 
 	memcpy(mpf->signature, "_MP_", 4);
@@ -175,9 +175,9 @@ int mptable_write(struct guest_mem *m, uint64_t gpa, unsigned ncpus, krun_error_
 	size_t size = mptable_size(ncpus);
 	uint8_t *p = guest_mem_ptr(m, gpa, size);
 
-	if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS)
+	if (ncpus == 0 || ncpus > VM_MAX_CPUS)
 		return krun_make_error(err, EINVAL, "MP table: %u CPUs (1 to %d supported)", ncpus,
-				       MPTABLE_MAX_CPUS);
+				       VM_MAX_CPUS);
 	if (!p || gpa > UINT32_MAX)
 		return krun_make_error(err, EINVAL, "MP table at 0x%llx is outside guest RAM",
 				       (unsigned long long)gpa);

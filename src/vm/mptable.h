@@ -5,13 +5,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "guest_mem.h"
-#include "../util/error.h"
+#include "vm/guest_mem.h"
+#include "util/error.h"
+#include "vm/limits.h"
 
-#define MPTABLE_MAX_CPUS    16
-#define MPTABLE_LAPIC_ADDR  0xfee00000U
-#define MPTABLE_IOAPIC_ADDR 0xfec00000U
-#define MPTABLE_ISA_IRQS    16
+#define MPTABLE_ISA_IRQS 16
 
 /* Bytes the floating pointer and configuration table take for ncpus processors. */
 size_t mptable_size(unsigned ncpus);

@@ -1,5 +1,6 @@
-#include "pio.h"
-#include "vm_internal.h"
+/* Port I/O exits: the i8042 reset line, the debug UART, and nothing elsewhere (pio.h). */
+#include "vm/pio.h"
+#include "vm/vm_internal.h"
 
 #include <string.h>
 #include <unistd.h>

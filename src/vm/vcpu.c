@@ -1,8 +1,10 @@
-#include "vcpu.h"
-#include "cpu.h"
-#include "cpuid.h"
-#include "vm_internal.h"
-#include "../util/util.h"
+/* A vCPU's thread: KVM_RUN and its exits (port I/O, MMIO, shutdown, failures), and the
+ * signal that kicks it out of the guest (vcpu.h). */
+#include "vm/vcpu.h"
+#include "vm/cpu.h"
+#include "vm/cpuid.h"
+#include "vm/vm_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -63,8 +65,10 @@ void vcpu_kick(struct vcpu *v)
 	pthread_kill(v->thread, KICK_SIGNAL);
 }
 
-static void fail(struct vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct vcpu *v, const char *fmt, ...)
+/* Stops the VM on this vCPU's failure; errnum (0 when none) is the error's status. */
+static void fail(struct vcpu *v, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(struct vcpu *v, int errnum, const char *fmt, ...)
 {
 	cleanup_free char *msg = NULL;
 	krun_error_t e = NULL;
@@ -72,9 +76,9 @@ static void fail(struct vcpu *v, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+		oom();
 	va_end(ap);
-	krun_make_error(&e, 0, "vCPU %u: %s", v->index, msg);
+	krun_make_error(&e, errnum, "vCPU %u: %s", v->index, msg);
 	vm_fail(v->vm, &e);
 }
 
@@ -89,7 +93,7 @@ static void fail_internal(struct vcpu *v)
 		off += snprintf(data + off, sizeof(data) - off, " 0x%llx",
 				(unsigned long long)r->internal.data[i]);
 	ioctl(v->fd, KVM_GET_REGS, &regs);
-	fail(v, "KVM internal error, suberror %u, at RIP 0x%llx; data:%s", r->internal.suberror,
+	fail(v, 0, "KVM internal error, suberror %u, at RIP 0x%llx; data:%s", r->internal.suberror,
 	     (unsigned long long)regs.rip, n ? data : " none");
 }
 
@@ -150,12 +154,12 @@ static bool handle_exit(struct vcpu *v)
 		fail_internal(v);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
-		fail(v, "KVM could not enter the guest, hardware reason 0x%llx on host CPU %u",
+		fail(v, 0, "KVM could not enter the guest, hardware reason 0x%llx on host CPU %u",
 		     (unsigned long long)r->fail_entry.hardware_entry_failure_reason,
 		     r->fail_entry.cpu);
 		return false;
 	default:
-		fail(v, "unexpected KVM exit reason %u", r->exit_reason);
+		fail(v, 0, "unexpected KVM exit reason %u", r->exit_reason);
 		return false;
 	}
 }
@@ -189,7 +193,7 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			fail(v, "KVM_RUN: %s", strerror(errno));
+			fail(v, errno, "KVM_RUN");
 			break;
 		}
 		if (!handle_exit(v))
@@ -240,8 +244,6 @@ void vcpu_destroy(struct vcpu *v)
 	vcpu_join(v);
 	if (v->run)
 		munmap(v->run, v->run_size);
-	if (v->fd >= 0)
-		close(v->fd);
+	close_and_reset(&v->fd);
 	v->run = NULL;
-	v->fd = -1;
 }

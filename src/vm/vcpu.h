@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/kvm.h>
-#include "../util/error.h"
+#include "util/error.h"
 
 struct vm;
 

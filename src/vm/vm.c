@@ -1,32 +1,26 @@
-#include "vm_internal.h"
-#include "boot.h"
-#include "cpu.h"
-#include "kvm.h"
-#include "loader.h"
-#include "memory.h"
-#include "../util/util.h"
+/* The KVM virtual machine: creating it, starting and stopping its vCPUs, and what devices
+ * may register with it (vm.h, bus.h). */
+#include "vm/vm_internal.h"
+#include "vm/boot.h"
+#include "vm/cpu.h"
+#include "vm/kvm.h"
+#include "vm/loader.h"
+#include "vm/memory.h"
+#include "util/util.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
-/* KVM needs three pages for the real-mode TSS (Intel); they sit in the MMIO hole, below
- * the BIOS area, where nothing else lives. */
-#define KVM_TSS_ADDR   0xfffbd000ULL
-#define VM_MAX_RAM_MIB (1ULL << 20) /* 1 TiB */
-
-static int check_config(const struct vm_config *cfg, krun_error_t *err)
+static int check_config(const struct vm_params *cfg, krun_error_t *err)
 {
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
 		return krun_make_error(err, EINVAL, "%u vCPUs requested: 1 to %d are supported",
 				       cfg->cpus, VM_MAX_CPUS);
 	if (cfg->ram_mib < VM_MIN_RAM_MIB || cfg->ram_mib > VM_MAX_RAM_MIB)
-		return krun_make_error(err, EINVAL,
-				       "%llu MiB of RAM requested: %d MiB to %llu MiB "
-				       "are supported",
-				       (unsigned long long)cfg->ram_mib, VM_MIN_RAM_MIB,
-				       (unsigned long long)VM_MAX_RAM_MIB);
+		return krun_make_error(
+		    err, EINVAL, "%llu MiB of RAM requested: %d MiB to %d MiB are supported",
+		    (unsigned long long)cfg->ram_mib, VM_MIN_RAM_MIB, VM_MAX_RAM_MIB);
 	return 0;
 }
 
@@ -39,7 +33,7 @@ static int create_vm_fd(struct vm *vm, krun_error_t *err)
 	while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0)
 		return krun_make_error(err, errno, "KVM_CREATE_VM");
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)GUEST_KVM_TSS_ADDR) < 0)
 		return krun_make_error(err, errno, "KVM_SET_TSS_ADDR");
 	/* PIC, IOAPIC and LAPICs in KVM, before any vCPU exists; the PIT too, with its
 	 * speaker port handled in the kernel. */
@@ -71,22 +65,27 @@ static int create_vcpus(struct vm *vm, krun_error_t *err)
 
 static int build(struct vm *vm, krun_error_t *err)
 {
-	int ret = kvm_open(vm->cfg.setup_only, &vm->kvm_fd, err);
+	int ret;
 
-	if (ret == 0)
-		ret = create_vm_fd(vm, err);
-	if (ret == 0)
-		ret = guest_mem_map(&vm->mem, vm->cfg.ram_mib << 20, err);
-	if (ret == 0)
-		ret = guest_mem_register(&vm->mem, vm->vm_fd, err);
-	if (ret == 0)
-		ret = create_vcpus(vm, err);
-	if (ret == 0)
-		ret = event_loop_new(&vm->loop, err);
-	return ret;
+	ret = kvm_open(vm->cfg.kvm_fd, vm->cfg.setup_only, &vm->kvm_fd, err);
+	if (ret < 0)
+		return ret;
+	ret = create_vm_fd(vm, err);
+	if (ret < 0)
+		return ret;
+	ret = guest_mem_map(&vm->mem, vm->cfg.ram_mib << 20, err);
+	if (ret < 0)
+		return ret;
+	ret = guest_mem_register(&vm->mem, vm->vm_fd, err);
+	if (ret < 0)
+		return ret;
+	ret = create_vcpus(vm, err);
+	if (ret < 0)
+		return ret;
+	return event_loop_new(&vm->loop, err);
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err)
+int vm_create(const struct vm_params *cfg, struct vm **out, krun_error_t *err)
 {
 	struct vm *vm;
 	int ret = check_config(cfg, err);
@@ -113,9 +112,10 @@ int vm_load_kernel(struct vm *vm, const char *path, bool custom, krun_error_t *e
 {
 	int ret = kernel_load(&vm->mem, path, custom, &vm->entry, err);
 
-	if (ret == 0)
-		vm->kernel_loaded = true;
-	return ret;
+	if (ret < 0)
+		return ret;
+	vm->kernel_loaded = true;
+	return 0;
 }
 
 int vm_start(struct vm *vm, const char *cmdline, krun_error_t *err)
@@ -125,10 +125,12 @@ int vm_start(struct vm *vm, const char *cmdline, krun_error_t *err)
 	if (!vm->kernel_loaded)
 		return krun_make_error(err, EINVAL, "start the VM: no kernel loaded");
 	ret = boot_write(&vm->mem, cmdline, vm->cfg.cpus, err);
-	if (ret == 0)
-		ret = cpu_set_boot_state(vm->vcpu[0].fd, vm->entry, err);
-	if (ret == 0)
-		ret = vcpu_install_kick_handler(err);
+	if (ret < 0)
+		return ret;
+	ret = cpu_set_boot_state(vm->vcpu[0].fd, vm->entry, err);
+	if (ret < 0)
+		return ret;
+	ret = vcpu_install_kick_handler(err);
 	if (ret < 0)
 		return ret;
 	atomic_store(&vm->started, true);
@@ -155,13 +157,11 @@ int vm_run(struct vm *vm, krun_error_t *err)
 		vm_stop(vm, "event loop failure");
 	vm_shutdown(vm);
 	pio_flush(&vm->pio);
-	if (vm->cfg.debug)
-		fprintf(stderr, "krun: VM stopped: %s\n", vm->stop_reason);
-	if (ret == 0 && vm->error) {
-		ret = -(vm->error->status ? vm->error->status : EIO);
-		if (err && !*err)
-			*err = steal_ptr(&vm->error);
-	}
+	if (ret < 0 || !vm->error)
+		return ret;
+	ret = -(vm->error->status ? vm->error->status : EIO);
+	if (err && !*err)
+		*err = steal_ptr(&vm->error);
 	return ret;
 }
 
@@ -216,6 +216,16 @@ void vm_fail(struct vm *vm, krun_error_t *e)
 	pthread_mutex_unlock(&vm->lock);
 	krun_error_release(e);
 	vm_stop(vm, "vCPU error");
+}
+
+const char *vm_stop_reason(struct vm *vm)
+{
+	const char *reason;
+
+	pthread_mutex_lock(&vm->lock);
+	reason = vm->stop_reason;
+	pthread_mutex_unlock(&vm->lock);
+	return reason ? reason : "not stopped";
 }
 
 bool vm_first_run_time(struct vm *vm, struct timespec *ts)

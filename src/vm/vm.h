@@ -1,20 +1,20 @@
-/* The KVM virtual machine: what devices and the machine glue may ask of it. */
+/* The KVM virtual machine as the machine layer drives it: create, load a kernel, start,
+ * run to power-off, destroy. What devices may ask of it is in bus.h. */
 #ifndef KRUN_VM_VM_H
 #define KRUN_VM_VM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
-#include "../util/error.h"
-#include "guest_mem.h"
-#include "event_loop.h"
+#include "util/error.h"
+#include "vm/bus.h"
+#include "vm/limits.h"
 
 struct vm;
 
-#define VM_MAX_CPUS    16
-#define VM_MIN_RAM_MIB 32
-
-struct vm_config {
+/* What vm_create builds. */
+struct vm_params {
+	int kvm_fd;	  /* /dev/kvm opened by the caller (kvm_open), duplicated; -1: open it */
 	unsigned cpus;	  /* 1..VM_MAX_CPUS */
 	uint64_t ram_mib; /* at least VM_MIN_RAM_MIB */
 	bool nested_virt; /* expose VMX/SVM when the host's KVM supports nesting */
@@ -24,7 +24,7 @@ struct vm_config {
 };
 
 /* Opens KVM and creates the VM: guest RAM, irqchip, PIT, vCPUs, the event loop. */
-int vm_create(const struct vm_config *cfg, struct vm **out, krun_error_t *err);
+int vm_create(const struct vm_params *cfg, struct vm **out, krun_error_t *err);
 /* Loads the vmlinux ELF at path (see loader.h; custom: not krun's installed kernel). */
 int vm_load_kernel(struct vm *vm, const char *path, bool custom, krun_error_t *err);
 /* Writes the boot structures with this kernel command line, sets the boot vCPU's
@@ -38,28 +38,11 @@ int vm_run(struct vm *vm, krun_error_t *err);
 void vm_shutdown(struct vm *vm);
 /* Stops what still runs and frees everything. */
 void vm_destroy(struct vm *vm);
+/* Why the VM stopped (the first reason given: power-off, triple fault, an error...). */
+const char *vm_stop_reason(struct vm *vm);
 /* CLOCK_MONOTONIC time at which the boot vCPU was about to enter the guest for the first
  * time; false when it never got there. */
 bool vm_first_run_time(struct vm *vm, struct timespec *ts);
-
-/* A handler for a guest-physical MMIO range. Called on vCPU threads, possibly several
- * at once: the handler does its own locking. offset is relative to base; len is 1, 2,
- * 4 or 8. A read handler fills data (zero it for unknown registers). */
-struct mmio_ops {
-	void (*read)(void *opaque, uint64_t offset, void *data, unsigned len);
-	void (*write)(void *opaque, uint64_t offset, const void *data, unsigned len);
-};
-
-int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, const struct mmio_ops *ops,
-		     void *opaque, krun_error_t *err);
-
-/* KVM_IOEVENTFD: a 4-byte guest write of `datamatch` at gpa signals fd without exiting. */
-int vm_add_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t datamatch, int fd, krun_error_t *err);
-/* KVM_IRQFD: a write to fd raises the interrupt line gsi (edge). */
-int vm_add_irqfd(struct vm *vm, unsigned gsi, int fd, krun_error_t *err);
-
-struct guest_mem *vm_guest_mem(struct vm *vm);
-struct event_loop *vm_event_loop(struct vm *vm);
 
 /* Asks the VM to stop: the vCPUs leave KVM_RUN and the event loop returns. Safe from any
  * thread and from a signal handler is NOT guaranteed. */

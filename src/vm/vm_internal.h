@@ -5,13 +5,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <linux/kvm.h>
-#include "vm.h"
-#include "mmio_bus.h"
-#include "pio.h"
-#include "vcpu.h"
+#include "vm/vm.h"
+#include "vm/mmio_bus.h"
+#include "vm/pio.h"
+#include "vm/vcpu.h"
 
 struct vm {
-	struct vm_config cfg;
+	struct vm_params cfg;
 	int kvm_fd, vm_fd;
 	bool tsc_deadline;	       /* KVM emulates the TSC-deadline timer */
 	struct kvm_cpuid2 *host_cpuid; /* KVM_GET_SUPPORTED_CPUID, before normalisation */

@@ -111,3 +111,13 @@ load helpers
 		assert_line --partial "$fs"
 	done
 }
+
+@test "the VMM's own messages reach the JSON log" {
+	local log=$BATS_TEST_TMPDIR/krun.log
+	make_bundle -- true
+	run --separate-stderr "$KRUN_BIN" --debug --log "$log" --log-format json \
+		run --bundle "$BUNDLE" "test-$BATS_TEST_NUMBER-$$"
+	assert_success
+	jq -r 'select(.level == "debug") | .msg' "$log" | grep -q '^VM stopped: ' ||
+		fail "log: $(cat "$log")"
+}

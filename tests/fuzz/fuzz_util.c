@@ -1,6 +1,6 @@
 /* Helpers of the harnesses. The event loop's own source is compiled in here, so that a
  * harness can run one turn of it on its own thread (its state is private to that file). */
-#include "../../src/vm/event_loop.c"
+#include "vm/event_loop.c"
 #include "fuzz_util.h"
 
 #include <stdarg.h>

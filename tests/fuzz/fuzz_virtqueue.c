@@ -23,7 +23,6 @@ enum act {
 	ACT_POP,
 	ACT_PUSH,
 	ACT_SIGNAL,
-	ACT_DISABLE,
 	ACT_ENABLE,
 	ACT_POKE16, /* the guest writes a 16-bit value (avail->idx, a ring entry...) */
 	ACT_POKE64,
@@ -138,9 +137,6 @@ static void run_action(struct fuzz_in *in)
 	}
 	case ACT_SIGNAL:
 		virtqueue_should_signal(&h->vq);
-		break;
-	case ACT_DISABLE:
-		virtqueue_disable_notify(&h->vq);
 		break;
 	case ACT_ENABLE:
 		virtqueue_enable_notify(&h->vq);

@@ -2,7 +2,7 @@
  * testing the VMM and for set-up benchmarks. Exits with the guest's status. */
 #include "confine/confine.h"
 #include "vm/kvm.h"
-#include "vm/machine.h"
+#include "machine/machine.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -116,9 +116,9 @@ static int confine(struct machine_config *cfg, krun_error_t *err)
 	int kvm, root, tree, ret;
 
 	if ((ret = keep(&cfg->kernel_path, err)) < 0 || (ret = keep(&cfg->init_path, err)) < 0 ||
-	    (ret = kvm_open(cfg->setup_only, &kvm, err)) < 0)
+	    (ret = kvm_open(-1, cfg->setup_only, &kvm, err)) < 0)
 		return ret;
-	kvm_use_device(kvm);
+	cfg->kvm_fd = kvm;
 	root = open(cfg->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return krun_make_error(err, errno, "open `%s`", cfg->root_path);
@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 {
 	struct timespec start, first_run = { 0, 0 };
 	struct machine_config cfg = {
+		.kvm_fd = -1,
 		.cpus = 1,
 		.ram_mib = 512,
 		.kernel_path = KRUN_KERNEL_DEFAULT,

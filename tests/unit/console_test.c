@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/console.h"
-#include "devices/console_internal.h"
+#include "devices/console/console.h"
+#include "devices/console/internal.h"
 #include "vm/event_loop.h"
 #include "tap.h"
 #include "vring_driver.h"

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "devices/fs.h"
+#include "devices/fs/fs.h"
 #include "fs_test_util.h"
 #include "tap.h"
 #include "vring_driver.h"

@@ -84,7 +84,7 @@ static void test_write_limits(void)
 
 	is_int(mptable_write(&m, TABLE_GPA, 0, &err), -EINVAL, "0 CPUs refused");
 	krun_error_release(&err);
-	is_int(mptable_write(&m, TABLE_GPA, MPTABLE_MAX_CPUS + 1, &err), -EINVAL,
+	is_int(mptable_write(&m, TABLE_GPA, VM_MAX_CPUS + 1, &err), -EINVAL,
 	       "more than 16 CPUs refused");
 	krun_error_release(&err);
 	is_int(mptable_write(&m, 0x9ff00, 16, &err), -EINVAL,

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "devices/vsock/internal.h"
+#include "vsock_unix_backend.h"
 #include "tap.h"
 #include "vring_driver.h"
 

@@ -16,7 +16,7 @@
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "internal.h"
+#include "devices/fs/internal.h"
 
 static __thread bool thread_ready;
 static __thread bool thread_switches_ids; /* CAP_SETUID and CAP_SETGID in effect */

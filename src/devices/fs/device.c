@@ -17,10 +17,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include "../fs.h"
-#include "../virtio/virtqueue.h"
-#include "../../util/util.h"
-#include "server.h"
+#include "devices/fs/fs.h"
+#include "devices/virtio/virtqueue.h"
+#include "util/util.h"
+#include "devices/fs/server.h"
 
 #define Q_HIPRIO	0
 #define Q_REQUEST	1
@@ -262,18 +262,28 @@ static void stop_threads(struct virtio_fs *fs, bool drain)
 	fs->running = false;
 }
 
+/* The workers, then the kick thread; *n counts the workers started. */
+static int spawn_threads(struct virtio_fs *fs, unsigned *n)
+{
+	int ret;
+
+	for (*n = 0; *n < fs->nworkers; (*n)++) {
+		ret = fs_thread_start(&fs->workers[*n], worker_main, fs);
+		if (ret < 0)
+			return ret;
+	}
+	return fs_thread_start(&fs->kick_thread, kick_main, fs);
+}
+
 static int start_threads(struct virtio_fs *fs, krun_error_t *err)
 {
-	unsigned n = 0;
-	int ret = 0;
+	unsigned n;
+	int ret;
 
 	fs->stopping = fs->draining = false;
 	fs->tokens = fs->started = 0;
 	krun_error_release(&fs->setup_err);
-	while (n < fs->nworkers && (ret = fs_thread_start(&fs->workers[n], worker_main, fs)) == 0)
-		n++;
-	if (ret == 0)
-		ret = fs_thread_start(&fs->kick_thread, kick_main, fs);
+	ret = spawn_threads(fs, &n);
 	if (ret < 0) {
 		join_threads(fs, n, false, false);
 		return krun_make_error(err, -ret, "virtio-fs: start a worker thread");
@@ -308,9 +318,10 @@ static int fs_activate(struct virtio_device *dev, krun_error_t *err)
 	if (fs->running)
 		return krun_make_error(err, EBUSY, "virtio-fs: activated twice");
 	int ret = start_threads(fs, err);
-	if (ret == 0)
-		give_token(fs); /* chains queued before activation */
-	return ret;
+	if (ret < 0)
+		return ret;
+	give_token(fs); /* chains queued before activation */
+	return 0;
 }
 
 static void fs_reset(struct virtio_device *dev)

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "util/util.h"
 
 void fs_handle_table_init(struct fs_handle_table *t)
 {

@@ -1,5 +1,6 @@
-#include "htable.h"
-#include "../../util/util.h"
+/* A small intrusive hash table with chaining, keyed by a 64-bit hash (htable.h). */
+#include "devices/fs/htable.h"
+#include "util/util.h"
 
 #define HTABLE_MIN_BUCKETS 64
 

@@ -13,8 +13,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "util/util.h"
 
 static uint64_t key_hash(uint64_t mnt_id, dev_t dev, ino_t ino)
 {

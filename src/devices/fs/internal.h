@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "htable.h"
-#include "server.h"
+#include "devices/fs/htable.h"
+#include "devices/fs/server.h"
 
 /* Protocol window: we speak 7.27 (the oldest kernel we accept) up to 7.38 (the structs
  * of <linux/fuse.h> we are built against). */

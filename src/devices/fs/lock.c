@@ -18,9 +18,9 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../virtio/virtqueue.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "devices/virtio/virtqueue.h"
+#include "util/util.h"
 
 #define MAX_WAITS      1024
 #define WAIT_IOV       16

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../virtio/virtqueue.h"
+#include "devices/fs/internal.h"
+#include "devices/virtio/virtqueue.h"
 
 int fs_op_lookup(struct fs_req *r)
 {
@@ -27,7 +27,8 @@ int fs_op_lookup(struct fs_req *r)
 		/* The root is its own parent, as in any chroot. */
 		if (strcmp(name, "..") == 0) {
 			struct stat st;
-			if ((ret = fs_inode_stat(r->ino, &st)))
+			ret = fs_inode_stat(r->ino, &st);
+			if (ret < 0)
 				return ret;
 			memset(&e, 0, sizeof(e));
 			e.nodeid = FUSE_ROOT_ID;
@@ -37,9 +38,11 @@ int fs_op_lookup(struct fs_req *r)
 		}
 	}
 	off = 0;
-	if ((ret = fs_arg_name(r, &off, &name)))
+	ret = fs_arg_name(r, &off, &name);
+	if (ret < 0)
 		return ret;
-	if ((ret = fs_lookup(r->srv, r->ino, name, &e)))
+	ret = fs_lookup(r->srv, r->ino, name, &e);
+	if (ret < 0)
 		return ret;
 	return fs_reply(r, &e, sizeof(e));
 }
@@ -161,14 +164,19 @@ static int guest_time(bool set, bool now, uint64_t sec, uint32_t nsec, struct ti
 static int set_times(const struct fs_inode *ino, const struct fuse_setattr_in *in)
 {
 	struct timespec ts[2] = { 0 };
-	int ret = guest_time(in->valid & FATTR_ATIME, in->valid & FATTR_ATIME_NOW, in->atime,
-			     in->atimensec, &ts[0]);
-	if (ret == 0)
-		ret = guest_time(in->valid & FATTR_MTIME, in->valid & FATTR_MTIME_NOW, in->mtime,
-				 in->mtimensec, &ts[1]);
-	if (ret == 0 && utimensat(ino->fd, "", ts, AT_EMPTY_PATH) < 0)
-		ret = -errno;
-	return ret;
+	int ret;
+
+	ret = guest_time(in->valid & FATTR_ATIME, in->valid & FATTR_ATIME_NOW, in->atime,
+			 in->atimensec, &ts[0]);
+	if (ret < 0)
+		return ret;
+	ret = guest_time(in->valid & FATTR_MTIME, in->valid & FATTR_MTIME_NOW, in->mtime,
+			 in->mtimensec, &ts[1]);
+	if (ret < 0)
+		return ret;
+	if (utimensat(ino->fd, "", ts, AT_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
 }
 
 /* In the order the VFS applies them: owner (which may clear set-id bits), then an explicit
@@ -178,17 +186,29 @@ int fs_op_setattr(struct fs_req *r)
 {
 	const struct fuse_setattr_in *in = (const void *)r->arg;
 	uint32_t times = FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW;
-	int ret = 0;
+	int ret;
 
-	if (in->valid & (FATTR_UID | FATTR_GID))
+	if (in->valid & (FATTR_UID | FATTR_GID)) {
 		ret = set_owner(r->ino, in);
-	if (ret == 0 && (in->valid & FATTR_MODE))
+		if (ret < 0)
+			return ret;
+	}
+	if (in->valid & FATTR_MODE) {
 		ret = set_mode(r->srv, r->ino, in->mode);
-	if (ret == 0 && (in->valid & FATTR_SIZE))
+		if (ret < 0)
+			return ret;
+	}
+	if (in->valid & FATTR_SIZE) {
 		ret = set_size(r, in);
-	if (ret == 0 && (in->valid & times))
+		if (ret < 0)
+			return ret;
+	}
+	if (in->valid & times) {
 		ret = set_times(r->ino, in);
-	return ret ? ret : reply_attr(r);
+		if (ret < 0)
+			return ret;
+	}
+	return reply_attr(r);
 }
 
 int fs_op_readlink(struct fs_req *r)
@@ -229,7 +249,8 @@ int fs_op_access(struct fs_req *r)
 
 	if (in->mask & ~(uint32_t)(R_OK | W_OK | X_OK))
 		return -EINVAL;
-	if ((ret = fs_creds_enter(r, &creds)))
+	ret = fs_creds_enter(r, &creds);
+	if (ret < 0)
 		return ret;
 	if (faccessat(r->ino->fd, "", in->mask, AT_EMPTY_PATH | AT_EACCESS) < 0)
 		ret = -errno;

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../virtio/virtqueue.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "devices/virtio/virtqueue.h"
+#include "util/util.h"
 
 int fs_op_opendir(struct fs_req *r)
 {

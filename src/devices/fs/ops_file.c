@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../../util/util.h"
-#include "../virtio/virtqueue.h"
+#include "devices/fs/internal.h"
+#include "util/util.h"
+#include "devices/virtio/virtqueue.h"
 
 /* The guest's open flags that mean something on the host. O_NOFOLLOW would stop the
  * reopen through /proc/self/fd; O_DIRECT would demand aligned guest buffers. */
@@ -86,7 +86,8 @@ static int create_file(const struct fs_req *r, const struct fuse_create_in *in, 
 	bool kill = kills_suid(in->open_flags, flags);
 	int ret, fd;
 
-	if ((ret = fs_creds_enter(r, &creds)))
+	ret = fs_creds_enter(r, &creds);
+	if (ret < 0)
 		return ret;
 	if (kill && (ret = fs_fsetid_drop()) < 0) {
 		fs_creds_leave(&creds);

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "internal.h"
+#include "devices/fs/internal.h"
 
 enum new_kind { NEW_NODE, NEW_DIR, NEW_SYMLINK };
 
@@ -23,10 +23,11 @@ struct new_inode {
 
 static int make_inode(const struct fs_req *r, const struct new_inode *n)
 {
-	int fd = r->ino->fd, ret = 0;
+	int fd = r->ino->fd, ret;
 	struct fs_creds creds;
 
-	if ((ret = fs_creds_enter(r, &creds)))
+	ret = fs_creds_enter(r, &creds);
+	if (ret < 0)
 		return ret;
 	if (n->kind == NEW_NODE)
 		ret = mknodat(fd, n->name, n->mode, n->rdev);
@@ -47,7 +48,11 @@ static int create_and_reply(struct fs_req *r, const struct new_inode *n)
 
 	if (fs_is_virtual_name(r->srv, r->ino->nodeid, n->name))
 		return -EEXIST;
-	if ((ret = make_inode(r, n)) || (ret = fs_lookup(r->srv, r->ino, n->name, &e)))
+	ret = make_inode(r, n);
+	if (ret < 0)
+		return ret;
+	ret = fs_lookup(r->srv, r->ino, n->name, &e);
+	if (ret < 0)
 		return ret;
 	return fs_reply(r, &e, sizeof(e));
 }
@@ -83,11 +88,15 @@ int fs_op_mknod(struct fs_req *r)
 	const struct fuse_mknod_in *in = (const void *)r->arg;
 	struct new_inode n = { NEW_NODE, .mode = in->mode, .rdev = decode_dev(in->rdev) };
 	size_t off = sizeof(*in);
-	int ret = fs_arg_name(r, &off, &n.name);
+	int ret;
 
-	if (ret == 0)
-		ret = check_node_type(n.mode, n.rdev);
-	return ret ? ret : create_and_reply(r, &n);
+	ret = fs_arg_name(r, &off, &n.name);
+	if (ret < 0)
+		return ret;
+	ret = check_node_type(n.mode, n.rdev);
+	if (ret < 0)
+		return ret;
+	return create_and_reply(r, &n);
 }
 
 int fs_op_mkdir(struct fs_req *r)
@@ -104,13 +113,17 @@ int fs_op_symlink(struct fs_req *r)
 {
 	struct new_inode n = { NEW_SYMLINK };
 	size_t off = 0, len;
-	int ret = fs_arg_name(r, &off, &n.name);
+	int ret;
 
-	if (ret == 0)
-		ret = fs_arg_string(r, &off, &n.target, &len);
-	if (ret == 0 && (len == 0 || len >= PATH_MAX))
-		ret = len ? -ENAMETOOLONG : -ENOENT;
-	return ret ? ret : create_and_reply(r, &n);
+	ret = fs_arg_name(r, &off, &n.name);
+	if (ret < 0)
+		return ret;
+	ret = fs_arg_string(r, &off, &n.target, &len);
+	if (ret < 0)
+		return ret;
+	if (len == 0 || len >= PATH_MAX)
+		return len ? -ENAMETOOLONG : -ENOENT;
+	return create_and_reply(r, &n);
 }
 
 static int remove_name(struct fs_req *r, int flags)

@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/xattr.h>
-#include "internal.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "util/util.h"
 
 static int inode_path(const struct fs_req *r, char name[16])
 {
@@ -27,11 +27,13 @@ int fs_op_setxattr(struct fs_req *r)
 	char path[16];
 	int ret;
 
-	if ((ret = fs_arg_string(r, &off, &name, &len)))
+	ret = fs_arg_string(r, &off, &name, &len);
+	if (ret < 0)
 		return ret;
 	if (in->size != r->arg_len - off || in->size > FS_XATTR_MAX)
 		return -EINVAL;
-	if ((ret = inode_path(r, path)))
+	ret = inode_path(r, path);
+	if (ret < 0)
 		return ret;
 	if (setxattr(path, name, r->arg + off, in->size, (int)in->flags) < 0)
 		return -errno;

@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../virtio/virtqueue.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "devices/virtio/virtqueue.h"
+#include "util/util.h"
 
 /* The init flags we take when the kernel offers them:
  * - ASYNC_READ, PARALLEL_DIROPS, ASYNC_DIO: requests run concurrently on the worker pool;
@@ -371,6 +371,17 @@ static int open_dir(const char *path, int *fd, krun_error_t *err)
 	return 0;
 }
 
+/* The virtual files, then the inode table whose root inode takes root_fd. */
+static int init_tables(struct fs_server *srv, const struct virtio_fs_config *cfg, int root_fd,
+		       krun_error_t *err)
+{
+	int ret = fs_vfiles_init(srv, cfg, err);
+
+	if (ret < 0)
+		return ret;
+	return fs_inode_table_init(&srv->inodes, root_fd, FUSE_ROOT_ID + 1 + srv->nvfiles, err);
+}
+
 int fs_server_new(const struct virtio_fs_config *cfg, fs_complete_fn complete, void *opaque,
 		  struct fs_server **out, krun_error_t *err)
 {
@@ -380,8 +391,9 @@ int fs_server_new(const struct virtio_fs_config *cfg, fs_complete_fn complete, v
 	if (!cfg->root_path)
 		return krun_make_error(err, EINVAL, "virtio-fs: no shared directory");
 	ret = open_dir("/proc/self/fd", &proc_fd, err);
-	if (ret == 0)
-		ret = open_dir(cfg->root_path, &root_fd, err);
+	if (ret < 0)
+		return ret;
+	ret = open_dir(cfg->root_path, &root_fd, err);
 	if (ret < 0)
 		return ret;
 
@@ -393,10 +405,7 @@ int fs_server_new(const struct virtio_fs_config *cfg, fs_complete_fn complete, v
 	srv->euid = geteuid();
 	srv->egid = getegid();
 	clock_gettime(CLOCK_REALTIME, &srv->vtime);
-	ret = fs_vfiles_init(srv, cfg, err);
-	if (ret == 0)
-		ret = fs_inode_table_init(&srv->inodes, root_fd, FUSE_ROOT_ID + 1 + srv->nvfiles,
-					  err);
+	ret = init_tables(srv, cfg, root_fd, err);
 	if (ret < 0) {
 		fs_vfiles_free(srv);
 		free(srv);

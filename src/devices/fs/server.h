@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
-#include "../fs.h"
+#include "devices/fs/fs.h"
 
 struct fs_server;
 

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "internal.h"
-#include "../virtio/virtqueue.h"
-#include "../../util/util.h"
+#include "devices/fs/internal.h"
+#include "devices/virtio/virtqueue.h"
+#include "util/util.h"
 
 /* st_ino of virtual files: far from the inode numbers of real file systems. */
 #define VFILE_INO_BASE 0xfffffffe00000000ULL

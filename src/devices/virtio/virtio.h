@@ -8,9 +8,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "../../util/error.h"
-#include "../../vm/vm.h"
-#include "virtqueue.h"
+#include "util/error.h"
+#include "vm/bus.h"
+#include "devices/virtio/virtqueue.h"
 
 struct virtio_device;
 
@@ -42,7 +42,6 @@ struct virtio_device_ops {
 
 struct virtio_device {
 	const struct virtio_device_ops *ops;
-	struct vm *vm;
 	struct guest_mem *mem;
 	struct event_loop *loop;
 	struct virtqueue *vq; /* ops->num_queues entries */
@@ -60,10 +59,10 @@ void virtio_signal_used(struct virtio_device *dev, unsigned q);
 /* Config space changed (console resize): bumps the generation and interrupts. */
 void virtio_signal_config(struct virtio_device *dev);
 
-/* Creates the transport for dev at [base, base + 0x1000) with interrupt line irq:
- * allocates the queues and eventfds, registers the MMIO window, one ioeventfd per
- * queue and the irqfd. Appends "virtio_mmio.device=4K@0x<base>:<irq>" to the string
- * in *cmdline (reallocated). */
+/* Creates the transport for dev at [base, base + GUEST_VIRTIO_MMIO_SIZE) with interrupt
+ * line irq (vm/layout.h): allocates the queues and eventfds, registers the MMIO window,
+ * one ioeventfd per queue and the irqfd. Appends "virtio_mmio.device=4K@0x<base>:<irq>" to the
+ * string in *cmdline (reallocated). */
 int virtio_mmio_attach(struct vm *vm, struct virtio_device *dev, uint64_t base, unsigned irq,
 		       char **cmdline, krun_error_t *err);
 

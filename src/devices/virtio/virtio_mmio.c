@@ -3,15 +3,14 @@
  * never leave the kernel), the interrupt through irqfd, and the kernel command line
  * entry that tells the guest where the device is. The transport lives as long as the
  * VM: KVM keeps references to its eventfds and the bus to its state. */
-#include "virtio_mmio_internal.h"
+#include "devices/virtio/virtio_mmio_internal.h"
 
 #include <inttypes.h>
 #include <linux/virtio_mmio.h>
 #include <stdlib.h>
 
-#include "../../util/util.h"
-
-#define MMIO_WINDOW 0x1000
+#include "util/util.h"
+#include "vm/layout.h"
 
 static const struct mmio_ops virtio_mmio_bus_ops = {
 	.read = virtio_mmio_read,
@@ -39,8 +38,8 @@ static void append_cmdline(char **cmdline, uint64_t base, unsigned irq)
 {
 	char *old = *cmdline;
 
-	xasprintf(cmdline, "%s%svirtio_mmio.device=4K@0x%08" PRIx64 ":%u", old ? old : "",
-		  old && *old ? " " : "", base, irq);
+	xasprintf(cmdline, "%s%svirtio_mmio.device=%lluK@0x%08" PRIx64 ":%u", old ? old : "",
+		  old && *old ? " " : "", GUEST_VIRTIO_MMIO_SIZE >> 10, base, irq);
 	free(old);
 }
 
@@ -53,12 +52,11 @@ int virtio_mmio_attach(struct vm *vm, struct virtio_device *dev, uint64_t base, 
 	ret = virtio_mmio_init(t, dev, vm_guest_mem(vm), err);
 	if (ret < 0)
 		goto fail_free;
-	dev->vm = vm;
 	dev->loop = vm_event_loop(vm);
 	ret = bind_eventfds(vm, dev, base, irq, err);
 	if (ret < 0)
 		goto fail_release;
-	ret = vm_register_mmio(vm, base, MMIO_WINDOW, &virtio_mmio_bus_ops, t, err);
+	ret = vm_register_mmio(vm, base, GUEST_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops, t, err);
 	if (ret < 0) {
 		krun_error_wrap(err, "%s: MMIO window at 0x%" PRIx64, dev->ops->name, base);
 		goto fail_release;

@@ -4,7 +4,7 @@
 #define KRUN_DEVICES_VIRTIO_MMIO_INTERNAL_H
 
 #include <pthread.h>
-#include "virtio.h"
+#include "devices/virtio/virtio.h"
 
 struct virtio_mmio {
 	struct virtio_device *dev;
@@ -22,7 +22,7 @@ struct virtio_mmio {
 };
 
 /* Allocates dev->vq, dev->kick_fd[] and dev->irq_fd (non-blocking eventfds) and binds the
- * transport to dev and mem. dev->vm and dev->loop are left to the caller. */
+ * transport to dev and mem. dev->loop is left to the caller. */
 int virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev, struct guest_mem *mem,
 		     krun_error_t *err);
 /* Closes the eventfds and frees what virtio_mmio_init allocated. Does not touch the

@@ -1,7 +1,7 @@
 /* virtio-mmio version 2 registers: feature negotiation, queue setup, the status state
  * machine, interrupts and the device config window. The driver is the guest, so every
  * write is checked against the current state and ignored when it is out of order. */
-#include "virtio_mmio_internal.h"
+#include "devices/virtio/virtio_mmio_internal.h"
 
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -11,7 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../../util/util.h"
+#include "util/util.h"
 
 #define MMIO_MAGIC   0x74726976 /* "virt" */
 #define MMIO_VERSION 2

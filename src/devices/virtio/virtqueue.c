@@ -10,7 +10,7 @@
  *    the NO_NOTIFY flag) and our load of what the guest wrote (used_event, NO_INTERRUPT or
  *    avail->idx), pairing with the guest's own full barrier.
  * virtio 1.x rings are little-endian, as is x86_64, the only host we support. */
-#include "virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 
 #include <errno.h>
 #include <linux/virtio_ring.h>
@@ -78,7 +78,6 @@ static void restart(struct virtqueue *vq)
 	vq->broken = false;
 	vq->last_avail_idx = vq->used_idx = vq->signalled_used = 0;
 	vq->signalled_used_valid = false;
-	vq->notify_suppressed = false;
 }
 
 void virtqueue_reset(struct virtqueue *vq)
@@ -221,7 +220,7 @@ static int pop_locked(struct virtqueue *vq, struct vq_chain *chain)
 		return 0;
 
 	uint16_t avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	if (avail_idx == vq->last_avail_idx && vq->event_idx && !vq->notify_suppressed) {
+	if (avail_idx == vq->last_avail_idx && vq->event_idx) {
 		/* Our last avail_event store must be visible before we conclude the ring is
 		 * empty, or the guest could skip the kick for its next buffer. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -237,7 +236,7 @@ static int pop_locked(struct virtqueue *vq, struct vq_chain *chain)
 	if (walk_chain(vq, head, chain) < 0)
 		return -EINVAL;
 	vq->last_avail_idx++;
-	if (vq->event_idx && !vq->notify_suppressed)
+	if (vq->event_idx)
 		store16(avail_event(vq), vq->last_avail_idx);
 	return 1;
 }
@@ -291,22 +290,11 @@ bool virtqueue_should_signal(struct virtqueue *vq)
 	return ret;
 }
 
-void virtqueue_disable_notify(struct virtqueue *vq)
-{
-	pthread_mutex_lock(&vq->lock);
-	vq->notify_suppressed = true;
-	/* With EVENT_IDX, leaving avail_event behind is enough: pop stops advancing it. */
-	if (vq->used && !vq->event_idx)
-		store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY);
-	pthread_mutex_unlock(&vq->lock);
-}
-
 bool virtqueue_enable_notify(struct virtqueue *vq)
 {
 	bool more = false;
 
 	pthread_mutex_lock(&vq->lock);
-	vq->notify_suppressed = false;
 	if (vq->used && !vq->broken) {
 		if (vq->event_idx)
 			store16(avail_event(vq), vq->last_avail_idx);

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
-#include "../../vm/guest_mem.h"
+#include "vm/guest_mem.h"
 
 #define VIRTQUEUE_MAX_SIZE 1024
 /* A chain may not have more segments than this, indirect tables included. */
@@ -34,8 +34,7 @@ struct virtqueue {
 	uint16_t used_idx;
 	uint16_t signalled_used;
 	bool signalled_used_valid;
-	bool notify_suppressed; /* virtqueue_disable_notify is in effect */
-	pthread_mutex_t lock;	/* serialises pop/push when several threads share a queue */
+	pthread_mutex_t lock; /* serialises pop/push when several threads share a queue */
 };
 
 /* One request: the device-readable segments first (out), then the device-writable ones
@@ -58,9 +57,9 @@ void virtqueue_reset(struct virtqueue *vq);
 int virtqueue_activate(struct virtqueue *vq, const struct guest_mem *mem, bool event_idx);
 
 /* Takes the next available chain. Returns 1 with *chain filled, 0 when the ring is
- * empty (notifications stay armed unless disabled, so the guest's next kick reports new
- * buffers), -EINVAL when the guest gave a malformed chain (the queue is then broken and
- * every later call returns -EINVAL). Thread safe. */
+ * empty (notifications stay armed, so the guest's next kick reports new buffers), -EINVAL when the
+ * guest gave a malformed chain (the queue is then broken and every later call returns -EINVAL).
+ * Thread safe. */
 int virtqueue_pop(struct virtqueue *vq, struct vq_chain *chain);
 
 /* Returns a chain to the guest with `written` bytes written into its in segments.
@@ -71,9 +70,9 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t written);
  * VRING_AVAIL_F_NO_INTERRUPT). Thread safe. */
 bool virtqueue_should_signal(struct virtqueue *vq);
 
-/* Suppress / re-enable guest notifications while draining. enable returns true when
- * buffers arrived meanwhile (the caller should drain again). */
-void virtqueue_disable_notify(struct virtqueue *vq);
+/* Makes sure the guest notifies the next buffer it adds (the device never suppresses
+ * notifications) and returns true when buffers are already waiting: after pop found the
+ * ring empty, a caller that would sleep until the next kick drains again instead. */
 bool virtqueue_enable_notify(struct virtqueue *vq);
 
 /* Copy helpers over a chain's segments. They return the number of bytes copied, which

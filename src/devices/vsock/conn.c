@@ -6,7 +6,7 @@
  * packed into shared buffers, and a connection (or the VM) whose queue would cost more
  * than its cap is reset. Sends use MSG_NOSIGNAL: a peer that went away must not kill the
  * VMM with SIGPIPE. */
-#include "internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,7 +1,7 @@
 /* virtio-vsock: the transport glue. Queue kicks and host-fd events run on the event loop
  * under vs.lock; the event queue is never used (we send no transport events), so its
  * buffers simply stay with us. */
-#include "internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,8 +13,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "vsock.h"
-#include "../../util/util.h"
+#include "devices/vsock/vsock.h"
+#include "util/util.h"
 
 #define VSOCK_RXQ	 0
 #define VSOCK_TXQ	 1

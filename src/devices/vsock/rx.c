@@ -5,7 +5,7 @@
  * Data never exceeds the credit the guest gave (buf_alloc - (tx_cnt - fwd_cnt)); with no
  * credit the connection leaves the list, asks once for credit, and its fd is not read
  * until a packet from the guest brings more. */
-#include "internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -5,8 +5,8 @@
  * A stream data connection gets a dup of the connected host socket, so the device and TSI
  * both hold that socket's file: every fd is removed from the event loop before it is
  * closed, since an epoll registration outlives the close of one of a file's fds. */
-#include "tsi_internal.h"
-#include "internal.h"
+#include "devices/vsock/tsi_internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,9 +49,7 @@ void tsi_close_watch(struct tsi_sock *s, struct tsi_watch *w)
 	if (w->ev)
 		event_loop_remove(tsi_loop(s), w->fd);
 	w->ev = 0;
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
+	close_and_reset(&w->fd);
 }
 
 static void on_ctl(void *opaque, uint32_t events);

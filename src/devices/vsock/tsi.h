@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "vsock.h"
+#include "devices/vsock/vsock.h"
 
 #define TSI_PORT_CONTROL   1024
 #define TSI_PORT_STREAM	   1025

@@ -3,7 +3,7 @@
  * inside it (openat2 RESOLVE_IN_ROOT: "..", absolute symlinks and the like cannot leave
  * it), then reached through /proc/self/fd so that the kernel does no lookup of its own
  * from the VMM's root. The guest sees its own paths in the names we report. */
-#include "tsi_internal.h"
+#include "devices/vsock/tsi_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "../../util/util.h"
+#include "util/util.h"
 
 #define SUN_OFF offsetof(struct sockaddr_un, sun_path)
 
@@ -224,7 +224,7 @@ static int set_flag(int fd, int level, int name, bool on)
 
 int tsi_apply_flags(struct tsi_sock *s, uint32_t flags)
 {
-	int ret = 0;
+	int ret;
 
 	if (flags & ~TSI_F_ALL)
 		return -EINVAL;
@@ -232,9 +232,10 @@ int tsi_apply_flags(struct tsi_sock *s, uint32_t flags)
 	if (s->family == AF_UNIX)
 		return 0; /* neither reuse flag means anything for a path */
 	ret = set_flag(s->host.fd, SOL_SOCKET, SO_REUSEADDR, flags & TSI_F_REUSEADDR);
-	if (ret == 0)
-		ret = set_flag(s->host.fd, SOL_SOCKET, SO_REUSEPORT, flags & TSI_F_REUSEPORT);
-	if (ret == 0 && s->family == AF_INET6)
-		ret = set_flag(s->host.fd, IPPROTO_IPV6, IPV6_V6ONLY, flags & TSI_F_V6ONLY);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = set_flag(s->host.fd, SOL_SOCKET, SO_REUSEPORT, flags & TSI_F_REUSEPORT);
+	if (ret < 0 || s->family != AF_INET6)
+		return ret;
+	return set_flag(s->host.fd, IPPROTO_IPV6, IPV6_V6ONLY, flags & TSI_F_V6ONLY);
 }

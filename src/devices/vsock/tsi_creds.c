@@ -6,8 +6,8 @@
  * to every thread. The real and saved ids stay the VMM's, so switching back needs no
  * privilege; the effective capabilities are cleared meanwhile (euid 0 -> other does that
  * unless SECBIT_NO_SETUID_FIXUP) and restored from a copy after. */
-#include "tsi_internal.h"
-#include "../../util/util.h"
+#include "devices/vsock/tsi_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

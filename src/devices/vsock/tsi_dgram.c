@@ -5,8 +5,8 @@
  * other side is full; meanwhile we stop reading the side that feeds it, so the kernel's
  * buffers (and, for UDP, its drops) do the rest. A record with a bad address, or that the
  * host socket refuses, is dropped as the network would drop it. */
-#include "tsi_internal.h"
-#include "internal.h"
+#include "devices/vsock/tsi_internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -76,8 +76,7 @@ static void close_channel(struct tsi_sock *s)
 {
 	if (s->dg.ev)
 		event_loop_remove(tsi_loop(s), s->dg.fd);
-	close(s->dg.fd);
-	s->dg.fd = -1;
+	close_and_reset(&s->dg.fd);
 	s->dg.ev = 0;
 	free(s->dg_to_host);
 	free(s->dg_to_guest);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include "tsi.h"
+#include "devices/vsock/tsi.h"
 
 #define TSI_HASH 1024
 /* Replies and events waiting for room on the control channel: beyond this we stop reading

@@ -1,8 +1,8 @@
 /* The control requests of docs/tsi.md. The guest is not trusted: every record is checked
  * for its length, its op and the socket's state before anything is done, and anything
  * wrong gets an error reply; no request ever releases the socket or blocks. */
-#include "tsi_internal.h"
-#include "internal.h"
+#include "devices/vsock/tsi_internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,8 +57,7 @@ static void op_open(struct tsi_sock *s, const union tsi_any_req *u)
 	s->type = q->type;
 	ret = tsi_apply_flags(s, q->flags);
 	if (ret < 0) {
-		close(s->host.fd); /* never watched yet */
-		s->host.fd = -1;
+		close_and_reset(&s->host.fd); /* never watched yet */
 		reply_addr(s, &q->h, ret, false);
 		return;
 	}
@@ -84,12 +83,16 @@ static int prepare_bind(struct tsi_sock *s, const struct tsi_addr *bind, uint32_
 	if (bind->len == 0 || s->bound)
 		return 0;
 	ret = tsi_addr_parse(s, bind, &ss, &len);
-	if (ret == 0)
-		ret = tsi_apply_flags(s, flags);
-	if (ret == 0)
-		ret = tsi_bind(s, &ss, len);
-	s->bound = ret == 0;
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = tsi_apply_flags(s, flags);
+	if (ret < 0)
+		return ret;
+	ret = tsi_bind(s, &ss, len);
+	if (ret < 0)
+		return ret;
+	s->bound = true;
+	return 0;
 }
 
 static int connect_state_error(const struct tsi_sock *s)
@@ -148,22 +151,32 @@ void tsi_on_retry(void *opaque, uint32_t events)
 		tsi_release(s);
 }
 
+static int try_connect(struct tsi_sock *s, const struct tsi_connect_req *q,
+		       struct sockaddr_storage *dest, socklen_t *len)
+{
+	int ret;
+
+	ret = connect_state_error(s);
+	if (ret < 0)
+		return ret;
+	s->creds = q->creds;
+	ret = tsi_addr_parse(s, &q->dest, dest, len);
+	if (ret < 0)
+		return ret;
+	/* Bound already (an earlier CONNECT that failed, or BIND): the address stays. */
+	ret = prepare_bind(s, &q->bind, q->flags);
+	if (ret < 0)
+		return ret;
+	return tsi_connect_addr(s, dest, *len, NULL, 0);
+}
+
 static void op_connect(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_connect_req *q = &u->connect;
 	struct sockaddr_storage dest;
 	socklen_t len;
-	int ret = connect_state_error(s);
+	int ret = try_connect(s, q, &dest, &len);
 
-	if (ret == 0) {
-		s->creds = q->creds;
-		ret = tsi_addr_parse(s, &q->dest, &dest, &len);
-	}
-	/* Bound already (an earlier CONNECT that failed, or BIND): the address stays. */
-	if (ret == 0)
-		ret = prepare_bind(s, &q->bind, q->flags);
-	if (ret == 0)
-		ret = tsi_connect_addr(s, &dest, len, NULL, 0);
 	if (ret == -EAGAIN && s->family == AF_UNIX && s->type == SOCK_STREAM)
 		ret = start_unix_retry(s, &dest, len);
 	if (ret == -EINPROGRESS && s->type == SOCK_STREAM) {
@@ -193,25 +206,31 @@ void tsi_connect_done(struct tsi_sock *s)
 	reply_connect(s, s->connect_id, -e);
 }
 
+static int try_listen(struct tsi_sock *s, const struct tsi_listen_req *q)
+{
+	int backlog = q->backlog > MAX_BACKLOG ? MAX_BACKLOG : (int)q->backlog;
+	int ret;
+
+	if (s->type != SOCK_STREAM || (s->state != TS_OPEN && s->state != TS_LISTENING))
+		return -EINVAL;
+	if (s->state == TS_OPEN) {
+		s->creds = q->creds;
+		ret = prepare_bind(s, &q->bind, q->flags);
+		if (ret < 0)
+			return ret;
+	}
+	if (listen(s->host.fd, backlog) < 0)
+		return -errno;
+	s->state = TS_LISTENING;
+	s->listen_port = q->listen_port;
+	return 0;
+}
+
 static void op_listen(struct tsi_sock *s, const union tsi_any_req *u)
 {
 	const struct tsi_listen_req *q = &u->listen;
-	int backlog = q->backlog > MAX_BACKLOG ? MAX_BACKLOG : (int)q->backlog;
-	int ret = 0;
 
-	if (s->type != SOCK_STREAM || (s->state != TS_OPEN && s->state != TS_LISTENING))
-		ret = -EINVAL;
-	else if (s->state == TS_OPEN) {
-		s->creds = q->creds;
-		ret = prepare_bind(s, &q->bind, q->flags);
-	}
-	if (ret == 0 && listen(s->host.fd, backlog) < 0)
-		ret = -errno;
-	if (ret == 0) {
-		s->state = TS_LISTENING;
-		s->listen_port = q->listen_port;
-	}
-	reply_addr(s, &q->h, ret, true);
+	reply_addr(s, &q->h, try_listen(s, q), true);
 }
 
 static void op_getname(struct tsi_sock *s, const union tsi_any_req *u)
@@ -400,8 +419,7 @@ static void refuse_one(struct tsi_sock *s)
 {
 	struct tsi *t = s->t;
 
-	if (t->spare_fd >= 0)
-		close(t->spare_fd);
+	close_and_reset(&t->spare_fd);
 	int fd = accept4(s->host.fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);

@@ -2,7 +2,7 @@
  * header, or not from CID 3 to CID 2, or of a type the driver did not negotiate, is
  * dropped; a bad op or a length that disagrees with the descriptors resets the
  * connection it names (or is answered with RST when it names none). */
-#include "internal.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 

@@ -11,7 +11,7 @@
 #define KRUN_DEVICES_VSOCK_H
 
 #include <stdint.h>
-#include "../virtio/virtio.h"
+#include "devices/virtio/virtio.h"
 
 #define VSOCK_HOST_CID	      2
 #define VSOCK_GUEST_CID	      3
@@ -68,9 +68,5 @@ int virtio_vsock_connect_guest(struct virtio_device *dev, uint32_t host_port, ui
 /* A duplicate of the host fd bridged to the connection between host_port and guest_port,
  * or -ENOENT when no such connection is established. Event loop thread only. */
 int virtio_vsock_dup_host_fd(struct virtio_device *dev, uint32_t host_port, uint32_t guest_port);
-
-/* Host port P is <dir>/vsock-P.sock, a unix socket of the guest's type. dir must be short
- * enough for any port to fit in sun_path. */
-int virtio_vsock_unix_backend_new(const char *dir, struct vsock_backend **out, krun_error_t *err);
 
 #endif

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <termios.h>
-#include "console.h"
-#include "../util/util.h"
+#include "devices/console/console.h"
+#include "util/util.h"
 
 #define CONSOLE_MAX_PORTS  5
 #define CONSOLE_QUEUE_SIZE 64

@@ -1,17 +1,29 @@
-/* Builds and runs one microVM: the glue between the VM (src/vm) and the devices. Knows
- * nothing of OCI: the caller describes the machine. */
-#ifndef KRUN_VM_MACHINE_H
-#define KRUN_VM_MACHINE_H
+/* Builds and runs one microVM: the layer above the VM (src/vm) and the devices
+ * (src/devices) that wires the one to the other. Knows nothing of OCI: the caller
+ * describes the machine. */
+#ifndef KRUN_MACHINE_MACHINE_H
+#define KRUN_MACHINE_MACHINE_H
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include "../util/error.h"
+#include "util/error.h"
+
+/* The caller's logger (krun's own, so that --log and --log-format see the machine's
+ * messages); the signatures are those of src/oci/log.h. */
+struct machine_log {
+	void (*error)(const char *msg);
+	void (*warning)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+	void (*debug)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+};
 
 struct machine_config {
-	unsigned cpus;		 /* 1..16 */
+	/* /dev/kvm opened and checked by the caller (kvm_open), who keeps it: the VM uses a
+	 * duplicate. -1: machine_run opens /dev/kvm itself. */
+	int kvm_fd;
+	unsigned cpus;		 /* 1..VM_MAX_CPUS (vm/limits.h) */
 	uint64_t ram_mib;	 /* guest RAM */
 	const char *kernel_path; /* uncompressed vmlinux ELF */
 	bool kernel_custom;	 /* not krun's installed kernel: copied, never mapped */
@@ -19,6 +31,9 @@ struct machine_config {
 	const char *kernel_cmdline_extra;
 	bool nested_virt; /* expose VMX/SVM in CPUID */
 	bool debug;	  /* guest kernel log (earlyprintk on port 0x3f8) to stderr */
+	/* Where the machine's messages go; NULL: "krun: <message>" on stderr, debug ones
+	 * only with `debug`. */
+	const struct machine_log *log;
 
 	const char *root_path;	 /* host directory that becomes the guest's / */
 	const char *root_tag;	 /* virtio-fs tag; "/dev/root" when NULL */

@@ -1,7 +1,9 @@
-/* The first backend: host port P is the unix socket <dir>/vsock-P.sock. The guest's
- * connection type picks the socket type, so a SEQPACKET connection only reaches a
- * SEQPACKET listener (connect fails with EPROTOTYPE otherwise and the guest gets RST). */
-#include "internal.h"
+/* A vsock backend for the device tests: host port P is the unix socket
+ * <dir>/vsock-P.sock. The guest's connection type picks the socket type, so a SEQPACKET
+ * connection only reaches a SEQPACKET listener (connect fails with EPROTOTYPE otherwise
+ * and the guest gets RST). */
+#include "vsock_unix_backend.h"
+#include "devices/vsock/internal.h"
 
 #include <errno.h>
 #include <stdio.h>

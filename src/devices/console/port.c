@@ -5,7 +5,7 @@
  * buffers, the input fd is not watched until the guest kicks the rx queue. Output bytes
  * are never transformed or dropped while the host side can take them. All functions run
  * with console.lock held. */
-#include "console_internal.h"
+#include "devices/console/internal.h"
 
 #include <errno.h>
 #include <limits.h>

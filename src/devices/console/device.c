@@ -9,7 +9,7 @@
  * description, and restore its flags on destroy. The caller keeps ownership of the fds
  * in struct console_config. In terminal mode the terminal is put in raw mode (bytes pass
  * unchanged, ^C reaches the guest's line discipline) and restored on destroy. */
-#include "console_internal.h"
+#include "devices/console/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,8 +68,7 @@ static void host_fd_close(struct host_fd *h)
 		return;
 	if (h->restore_flags >= 0)
 		fcntl(h->fd, F_SETFL, h->restore_flags);
-	close(h->fd);
-	h->fd = -1;
+	close_and_reset(&h->fd);
 }
 
 static void config_read(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len)
@@ -285,15 +284,18 @@ static int add_signal_port(struct console *c, krun_error_t *err)
 
 static int add_stream_ports(struct console *c, const struct console_config *cfg, krun_error_t *err)
 {
-	int ret = add_port(c, NULL, -1, cfg->console_log_fd, true, err);
+	int ret;
 
-	if (ret == 0)
-		ret = add_port(c, "krun-stdin", cfg->in_fd, -1, false, err);
-	if (ret == 0)
-		ret = add_port(c, "krun-stdout", -1, cfg->out_fd, true, err);
-	if (ret == 0)
-		ret = add_port(c, "krun-stderr", -1, cfg->err_fd, true, err);
-	return ret;
+	ret = add_port(c, NULL, -1, cfg->console_log_fd, true, err);
+	if (ret < 0)
+		return ret;
+	ret = add_port(c, "krun-stdin", cfg->in_fd, -1, false, err);
+	if (ret < 0)
+		return ret;
+	ret = add_port(c, "krun-stdout", -1, cfg->out_fd, true, err);
+	if (ret < 0)
+		return ret;
+	return add_port(c, "krun-stderr", -1, cfg->err_fd, true, err);
 }
 
 static int add_ports(struct console *c, const struct console_config *cfg, krun_error_t *err)
@@ -304,9 +306,9 @@ static int add_ports(struct console *c, const struct console_config *cfg, krun_e
 		ret = add_port(c, NULL, cfg->in_fd, cfg->out_fd, true, err);
 	else
 		ret = add_stream_ports(c, cfg, err);
-	if (ret == 0 && cfg->signal_port)
-		ret = add_signal_port(c, err);
-	return ret;
+	if (ret < 0 || !cfg->signal_port)
+		return ret;
+	return add_signal_port(c, err);
 }
 
 int virtio_console_new(const struct console_config *cfg, struct virtio_device **out,

@@ -7,7 +7,7 @@
 #define KRUN_DEVICES_FS_H
 
 #include <stddef.h>
-#include "virtio/virtio.h"
+#include "devices/virtio/virtio.h"
 
 /* _IO('v', 2): no size bits, so FUSE passes the argument value through untouched. */
 #define KRUN_IOCTL_EXIT_CODE 0x7602

@@ -13,7 +13,7 @@
 #define KRUN_DEVICES_CONSOLE_H
 
 #include <stdbool.h>
-#include "virtio/virtio.h"
+#include "devices/virtio/virtio.h"
 
 /* The fds stay owned by the caller (the device works on its own descriptions of the same
  * files, see console.c); -1 means none: no input, or output discarded. */

@@ -1,7 +1,7 @@
 /* Which signals the VMM takes over for the workload (machine_signal_set). */
 #include <signal.h>
 #include <stdio.h>
-#include "vm/machine.h"
+#include "machine/machine.h"
 #include "tap.h"
 
 int main(void)

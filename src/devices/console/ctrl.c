@@ -4,7 +4,7 @@
  * is when input may flow (the guest discards data for a port nobody opened). Messages to
  * the guest wait in an outbox until it gives us control rx buffers. Runs with
  * console.lock held. */
-#include "console_internal.h"
+#include "devices/console/internal.h"
 
 #include <linux/virtio_console.h>
 #include <stdlib.h>
