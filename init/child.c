@@ -80,7 +80,7 @@ static int exec_program(const struct workload *w, struct init_error *err)
 		execve(path, w->process->args, w->env);
 		ret = -errno;
 	}
-	init_fail(err, 0, "cannot execute '%s': %s", name, strerror(-ret));
+	init_fail(err, 0, "cannot execute `%s`: %s", name, strerror(-ret));
 	return status_from_exec_errno(-ret);
 }
 

@@ -1,3 +1,5 @@
+/* init's small helpers: error messages that name what failed, allocation that cannot fail,
+ * whole-file reads and writes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -77,7 +79,7 @@ char *xstrndup(const char *s, size_t n)
 	return p ? p : oom(n);
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xstrfmt(const char *fmt, ...)
 {
 	char *out;
 	va_list ap;

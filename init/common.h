@@ -4,6 +4,7 @@
 #ifndef KRUN_INIT_COMMON_H
 #define KRUN_INIT_COMMON_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -38,7 +39,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A new string formatted as printf would: the string, not its length. */
+char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void free_strv(char **v); /* frees a NULL-terminated array of strings and the array */
 
 /* Reads a whole file of at most max bytes into a NUL-terminated buffer. */
@@ -59,6 +61,17 @@ static inline void cleanup_closep(int *fd)
 static inline void cleanup_strvp(char ***v)
 {
 	free_strv(*v);
+}
+
+/* Closes *fd if open and marks it closed, keeping errno (as src/util's close_and_reset). */
+static inline void close_and_reset(int *fd)
+{
+	int saved = errno;
+
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	errno = saved;
 }
 
 #define cleanup_free  __attribute__((cleanup(cleanup_freep)))

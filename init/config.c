@@ -28,19 +28,22 @@ static int parse_mount(json_object *elem, const char *name, struct init_mount *m
 	if (!json_object_is_type(elem, json_type_object))
 		return init_fail(err, 0, "%s: expected object", name);
 	snprintf(field, sizeof(field), "%s.destination", name);
-	if ((ret = json_get_string(elem, "destination", true, field, &m->destination, err)) < 0)
+	ret = json_get_string(elem, "destination", true, field, &m->destination, err);
+	if (ret < 0)
 		return ret;
 	if (m->destination[0] == '\0')
 		return init_fail(err, 0, "%s: must not be empty", field);
 	snprintf(field, sizeof(field), "%s.type", name);
-	if ((ret = json_get_string(elem, "type", false, field, &m->type, err)) < 0)
+	ret = json_get_string(elem, "type", false, field, &m->type, err);
+	if (ret < 0)
 		return ret;
 	snprintf(field, sizeof(field), "%s.source", name);
-	if ((ret = json_get_string(elem, "source", false, field, &m->source, err)) < 0)
+	ret = json_get_string(elem, "source", false, field, &m->source, err);
+	if (ret < 0)
 		return ret;
 	snprintf(field, sizeof(field), "%s.options", name);
-	if ((ret = json_get_strv(elem, "options", false, field, &m->options, &m->num_options,
-				 err)) < 0)
+	ret = json_get_strv(elem, "options", false, field, &m->options, &m->num_options, err);
+	if (ret < 0)
 		return ret;
 	if (!m->options)
 		m->options = xcalloc(1, sizeof(char *));
@@ -76,9 +79,14 @@ static int parse_root(json_object *root, struct init_config *cfg, struct init_er
 	ret = json_member(root, "process", json_type_object, true, "process", &process, err);
 	if (ret < 0)
 		return ret;
-	if ((ret = config_parse_process(process, &cfg->process, err)) < 0 ||
-	    (ret = parse_uts_name(root, "hostname", &cfg->hostname, err)) < 0 ||
-	    (ret = parse_uts_name(root, "domainname", &cfg->domainname, err)) < 0)
+	ret = config_parse_process(process, &cfg->process, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_uts_name(root, "hostname", &cfg->hostname, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_uts_name(root, "domainname", &cfg->domainname, err);
+	if (ret < 0)
 		return ret;
 	return parse_mounts(root, cfg, err);
 }
@@ -139,8 +147,9 @@ int config_load(const char *path, struct init_config *cfg, struct init_error *er
 
 	memset(cfg, 0, sizeof(*cfg));
 	int ret = read_file(path, KRUN_CONFIG_MAX_SIZE, &text, &len, err);
-	if (ret == 0)
-		ret = config_parse(text, len, cfg, err);
+	if (ret < 0)
+		return init_fail_wrap(err, "config `%s`", path);
+	ret = config_parse(text, len, cfg, err);
 	if (ret < 0)
 		return init_fail_wrap(err, "config `%s`", path);
 	return 0;

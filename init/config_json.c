@@ -1,3 +1,4 @@
+/* Typed accessors over json-c for the config parser; each names its field in errors. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

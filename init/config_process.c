@@ -76,8 +76,11 @@ static int parse_user(json_object *obj, struct init_user *u, struct init_error *
 	int ret = json_member(obj, "user", json_type_object, false, "process.user", &user, err);
 	if (ret <= 0)
 		return ret;
-	if ((ret = json_get_u32(user, "uid", false, "process.user.uid", &u->uid, err)) < 0 ||
-	    (ret = json_get_u32(user, "gid", false, "process.user.gid", &u->gid, err)) < 0)
+	ret = json_get_u32(user, "uid", false, "process.user.uid", &u->uid, err);
+	if (ret < 0)
+		return ret;
+	ret = json_get_u32(user, "gid", false, "process.user.gid", &u->gid, err);
+	if (ret < 0)
 		return ret;
 	if (u->uid > MAX_ID || u->gid > MAX_ID)
 		return init_fail(err, 0, "process.user: uid and gid must be below %u", UINT32_MAX);
@@ -107,18 +110,25 @@ static int parse_rlimit(json_object *elem, const char *name, struct init_rlimit 
 	if (!json_object_is_type(elem, json_type_object))
 		return init_fail(err, 0, "%s: expected object", name);
 	snprintf(field, sizeof(field), "%s.type", name);
-	if ((ret = json_get_string(elem, "type", true, field, &type, err)) < 0)
+	ret = json_get_string(elem, "type", true, field, &type, err);
+	if (ret < 0)
 		return ret;
 	r->resource = rlimit_from_name(type);
 	if (r->resource < 0)
 		return init_fail(err, 0, "%s: unknown rlimit type `%.64s`", field, type);
 	snprintf(field, sizeof(field), "%s.soft", name);
-	if ((ret = json_member(elem, "soft", json_type_int, true, field, &v, err)) < 0 ||
-	    (ret = json_as_u64(v, field, UINT64_MAX, &r->soft, err)) < 0)
+	ret = json_member(elem, "soft", json_type_int, true, field, &v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_as_u64(v, field, UINT64_MAX, &r->soft, err);
+	if (ret < 0)
 		return ret;
 	snprintf(field, sizeof(field), "%s.hard", name);
-	if ((ret = json_member(elem, "hard", json_type_int, true, field, &v, err)) < 0 ||
-	    (ret = json_as_u64(v, field, UINT64_MAX, &r->hard, err)) < 0)
+	ret = json_member(elem, "hard", json_type_int, true, field, &v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_as_u64(v, field, UINT64_MAX, &r->hard, err);
+	if (ret < 0)
 		return ret;
 	if (r->soft > r->hard)
 		return init_fail(err, 0, "%s: soft limit of %s is above its hard limit", name,
@@ -171,11 +181,26 @@ int config_parse_process(json_object *obj, struct init_process *p, struct init_e
 {
 	int ret;
 
-	if ((ret = parse_args(obj, p, err)) < 0 || (ret = parse_env(obj, p, err)) < 0 ||
-	    (ret = parse_cwd(obj, p, err)) < 0 || (ret = parse_user(obj, &p->user, err)) < 0 ||
-	    (ret = parse_rlimits(obj, p, err)) < 0 || (ret = parse_oom_score_adj(obj, p, err)) < 0)
+	ret = parse_args(obj, p, err);
+	if (ret < 0)
 		return ret;
-	if ((ret = json_get_bool(obj, "terminal", "process.terminal", &p->terminal, err)) < 0)
+	ret = parse_env(obj, p, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_cwd(obj, p, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_user(obj, &p->user, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_rlimits(obj, p, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_oom_score_adj(obj, p, err);
+	if (ret < 0)
+		return ret;
+	ret = json_get_bool(obj, "terminal", "process.terminal", &p->terminal, err);
+	if (ret < 0)
 		return ret;
 	return json_get_bool(obj, "noNewPrivileges", "process.noNewPrivileges",
 			     &p->no_new_privileges, err);

@@ -1,3 +1,4 @@
+/* "tmpcopyup": copies a directory tree into the tmpfs mounted over it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

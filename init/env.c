@@ -1,3 +1,4 @@
+/* The workload's environment: process.env, plus HOME and TERM when the config has none. */
 #include <stdio.h>
 #include <string.h>
 #include "common.h"
@@ -71,7 +72,7 @@ char **env_build(char *const *env, size_t n, const char *passwd, uint32_t uid, b
 		out[o++] = xstrdup(env[i]);
 	if (!env_lookup(out, "HOME")) {
 		cleanup_free char *home = passwd ? passwd_home(passwd, uid) : NULL;
-		out[o++] = xasprintf("HOME=%s", home ? home : "/");
+		out[o++] = xstrfmt("HOME=%s", home ? home : "/");
 	}
 	if (terminal && !env_lookup(out, "TERM"))
 		out[o++] = xstrdup("TERM=xterm");

@@ -1,8 +1,9 @@
+/* Signals from the host for the workload, one byte each on the krun-signal port. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include "host_signals.h"
-#include "stdio.h"
+#include "streams.h"
 
 size_t host_signals_decode(const unsigned char *buf, size_t n, int *out)
 {

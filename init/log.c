@@ -1,3 +1,4 @@
+/* init's own messages ("krun-init: ..."), on the console until the workload's stderr is open. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

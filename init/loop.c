@@ -1,3 +1,4 @@
+/* A small epoll loop for PID 1: its children, its signals and the host's. */
 #include <errno.h>
 #include <sys/epoll.h>
 #include "loop.h"
@@ -12,9 +13,7 @@ int loop_open(struct loop *l, struct init_error *err)
 
 void loop_close(struct loop *l)
 {
-	if (l->epfd >= 0)
-		close(l->epfd);
-	l->epfd = -1;
+	close_and_reset(&l->epfd);
 }
 
 int loop_add_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err)

@@ -13,7 +13,7 @@
 #include "mounts.h"
 #include "net.h"
 #include "report.h"
-#include "stdio.h"
+#include "streams.h"
 #include "supervisor.h"
 #include "workload.h"
 
@@ -60,9 +60,12 @@ static int prepare(struct init_config *cfg, bool *have_cfg, struct init_error *e
 	int ret = config_load(KRUN_CONFIG_PATH, cfg, err);
 	*have_cfg = ret == 0;
 	int mounted = mounts_setup(cfg->mounts, cfg->num_mounts, err);
-	if (ret < 0 || (ret = mounted) < 0)
+	if (ret < 0)
 		return ret;
-	if ((ret = dev_links_setup(err)) < 0)
+	if (mounted < 0)
+		return mounted;
+	ret = dev_links_setup(err);
+	if (ret < 0)
 		return ret;
 	setup_network();
 	return set_names(cfg, err);
@@ -147,9 +150,9 @@ static int run(void)
 int main(void)
 {
 	if (getpid() != 1) {
-		fprintf(stderr,
-			"krun-init: this is the init of a krun microVM and runs only as its "
-			"PID 1 (this is pid %d); doing nothing\n",
+		log_set_fd(STDERR_FILENO);
+		log_msg("this is the init of a krun microVM and runs only as its PID 1 (this is "
+			"pid %d); doing nothing",
 			(int)getpid());
 		return STATUS_INIT_FAILED;
 	}

@@ -88,7 +88,7 @@ static bool apply_special_option(const char *opt, struct mount_options *o)
 
 static void append_data(char **data, const char *opt)
 {
-	char *joined = *data ? xasprintf("%s,%s", *data, opt) : xstrdup(opt);
+	char *joined = *data ? xstrfmt("%s,%s", *data, opt) : xstrdup(opt);
 	free(*data);
 	*data = joined;
 }
@@ -108,7 +108,8 @@ int mount_options_parse(char *const *options, size_t n, struct mount_options *ou
 			free(o.data);
 			return init_fail(err, 0, "option `remount` is not valid for a new mount");
 		}
-		if ((f = find_flag_option(opt)) != NULL) {
+		f = find_flag_option(opt);
+		if (f) {
 			if (f->clear)
 				o.flags &= ~f->flag;
 			else

@@ -1,3 +1,4 @@
+/* Performs a mount plan in the guest and makes the /dev symlinks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -121,10 +122,17 @@ int dev_links_setup(struct init_error *err)
 {
 	int ret;
 
-	if ((ret = make_link("/proc/self/fd", "/dev/fd", false, err)) < 0 ||
-	    (ret = make_link("/proc/self/fd/0", "/dev/stdin", false, err)) < 0 ||
-	    (ret = make_link("/proc/self/fd/1", "/dev/stdout", false, err)) < 0 ||
-	    (ret = make_link("/proc/self/fd/2", "/dev/stderr", false, err)) < 0)
+	ret = make_link("/proc/self/fd", "/dev/fd", false, err);
+	if (ret < 0)
+		return ret;
+	ret = make_link("/proc/self/fd/0", "/dev/stdin", false, err);
+	if (ret < 0)
+		return ret;
+	ret = make_link("/proc/self/fd/1", "/dev/stdout", false, err);
+	if (ret < 0)
+		return ret;
+	ret = make_link("/proc/self/fd/2", "/dev/stderr", false, err);
+	if (ret < 0)
 		return ret;
 	/* devtmpfs has a ptmx node; the OCI layout wants the one of this devpts instance. */
 	return make_link("pts/ptmx", "/dev/ptmx", true, err);

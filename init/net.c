@@ -70,19 +70,30 @@ static int inet_socket(int family, struct init_error *err)
 	return fd;
 }
 
+/* A socket to configure ifname with, and the request filled with its name. */
+static int ifreq_socket(const char *ifname, int family, struct ifreq *ifr, struct init_error *err)
+{
+	int ret;
+
+	ret = ifreq_for(ifname, ifr, err);
+	if (ret < 0)
+		return ret;
+	return inet_socket(family, err);
+}
+
 int net_link_up(const char *ifname, struct init_error *err)
 {
 	cleanup_close int fd = -1;
 	struct ifreq ifr;
-	int ret;
 
-	if ((ret = ifreq_for(ifname, &ifr, err)) < 0 || (fd = inet_socket(AF_INET, err)) < 0)
-		return ret < 0 ? ret : fd;
+	fd = ifreq_socket(ifname, AF_INET, &ifr, err);
+	if (fd < 0)
+		return fd;
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return init_fail(err, errno, "read the flags of %s", ifname);
+		return init_fail(err, errno, "read the flags of `%s`", ifname);
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return init_fail(err, errno, "bring %s up", ifname);
+		return init_fail(err, errno, "bring `%s` up", ifname);
 	return 0;
 }
 
@@ -101,21 +112,21 @@ int net_add_addr4(const char *ifname, const char *addr, int prefix, struct init_
 	cleanup_close int fd = -1;
 	struct ifreq ifr;
 	struct in_addr mask = { htonl(prefix > 0 && prefix <= 32 ? ~0u << (32 - prefix) : 0) };
-	int ret;
 
 	if (prefix < 0 || prefix > 32)
 		return init_fail(err, EINVAL, "IPv4 prefix length %d", prefix);
-	if ((ret = ifreq_for(ifname, &ifr, err)) < 0 || (fd = inet_socket(AF_INET, err)) < 0)
-		return ret < 0 ? ret : fd;
+	fd = ifreq_socket(ifname, AF_INET, &ifr, err);
+	if (fd < 0)
+		return fd;
 	if (set_sockaddr4(&ifr.ifr_addr, addr) < 0)
 		return init_fail(err, EINVAL, "IPv4 address `%s`", addr);
 	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-		return init_fail(err, errno, "give %s the address %s", ifname, addr);
+		return init_fail(err, errno, "give `%s` the address %s", ifname, addr);
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_netmask;
 	sin->sin_family = AF_INET;
 	sin->sin_addr = mask;
 	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-		return init_fail(err, errno, "set the netmask of %s", ifname);
+		return init_fail(err, errno, "set the netmask of `%s`", ifname);
 	return 0;
 }
 
@@ -124,17 +135,17 @@ int net_add_addr6(const char *ifname, const char *addr, int prefix, struct init_
 	cleanup_close int fd = -1;
 	struct net_in6_ifreq req = { .prefixlen = (unsigned int)prefix };
 	struct ifreq ifr;
-	int ret;
 
 	if (prefix < 0 || prefix > 128 || inet_pton(AF_INET6, addr, &req.addr) != 1)
 		return init_fail(err, EINVAL, "IPv6 address `%s/%d`", addr, prefix);
-	if ((ret = ifreq_for(ifname, &ifr, err)) < 0 || (fd = inet_socket(AF_INET6, err)) < 0)
-		return ret < 0 ? ret : fd;
+	fd = ifreq_socket(ifname, AF_INET6, &ifr, err);
+	if (fd < 0)
+		return fd;
 	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0)
-		return init_fail(err, errno, "find the interface %s", ifname);
+		return init_fail(err, errno, "find the interface `%s`", ifname);
 	req.ifindex = ifr.ifr_ifindex;
 	if (ioctl(fd, SIOCSIFADDR, &req) < 0 && errno != EEXIST)
-		return init_fail(err, errno, "give %s the address %s/%d", ifname, addr, prefix);
+		return init_fail(err, errno, "give `%s` the address %s/%d", ifname, addr, prefix);
 	return 0;
 }
 
@@ -149,16 +160,29 @@ static bool tsi_on(void)
 	return net_cmdline_has_tsi(cmdline);
 }
 
+/* The dummy driver, built in, makes dummy0 at boot. */
+static int tsi_link_up(struct init_error *err)
+{
+	int ret;
+
+	ret = net_link_up(NET_TSI_IFNAME, err);
+	if (ret < 0)
+		return ret;
+	ret = net_add_addr4(NET_TSI_IFNAME, NET_TSI_ADDR4, NET_TSI_PREFIX4, err);
+	if (ret < 0)
+		return ret;
+	return net_add_addr6(NET_TSI_IFNAME, NET_TSI_ADDR6, NET_TSI_PREFIX6, err);
+}
+
 int net_setup(struct init_error *err)
 {
 	int ret;
 
-	if ((ret = net_link_up("lo", err)) < 0 || !tsi_on())
+	ret = net_link_up("lo", err);
+	if (ret < 0 || !tsi_on())
 		return ret;
-	/* The dummy driver, built in, makes dummy0 at boot. */
-	if ((ret = net_link_up(NET_TSI_IFNAME, err)) < 0 ||
-	    (ret = net_add_addr4(NET_TSI_IFNAME, NET_TSI_ADDR4, NET_TSI_PREFIX4, err)) < 0 ||
-	    (ret = net_add_addr6(NET_TSI_IFNAME, NET_TSI_ADDR6, NET_TSI_PREFIX6, err)) < 0)
-		return init_fail_wrap(err, "set up %s for TSI", NET_TSI_IFNAME);
+	ret = tsi_link_up(err);
+	if (ret < 0)
+		return init_fail_wrap(err, "set up `%s` for TSI", NET_TSI_IFNAME);
 	return 0;
 }

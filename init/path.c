@@ -1,3 +1,4 @@
+/* Finds the program to execute as execvp(3) would, telling "not found" from "not executable". */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -39,7 +40,7 @@ int path_lookup(const char *name, const char *path_list, char **out)
 		const char *end = strchrnul(p, ':');
 		int dir_len = end - p;
 		cleanup_free char *candidate =
-		    dir_len ? xasprintf("%.*s/%s", dir_len, p, name) : xasprintf("./%s", name);
+		    dir_len ? xstrfmt("%.*s/%s", dir_len, p, name) : xstrfmt("./%s", name);
 		int e = check_candidate(candidate);
 		if (e == 0) {
 			*out = steal_ptr(&candidate);

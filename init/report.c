@@ -1,3 +1,4 @@
+/* The end of every VM: the exit status to the VMM, then power off. */
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>

@@ -1,3 +1,4 @@
+/* OCI rlimit names ("RLIMIT_NOFILE") to and from the kernel's resource numbers. */
 #include <string.h>
 #include <sys/resource.h>
 #include "common.h"

@@ -1,3 +1,4 @@
+/* The exit status the VM reports, from what happened to the workload. */
 #include <errno.h>
 #include <sys/wait.h>
 #include "common.h"

@@ -1,3 +1,4 @@
+/* PID 1's watch over the workload: reaps every child, forwards signals, ends with the workload. */
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -53,8 +54,7 @@ static void stop_watching_host(struct supervisor *s)
 	if (s->host.fd < 0)
 		return;
 	loop_remove(&s->loop, &s->host);
-	close(s->host.fd);
-	s->host.fd = -1;
+	close_and_reset(&s->host.fd);
 }
 
 /* Edge-triggered: read until the port is empty. A port the host has not opened (or has
@@ -87,10 +87,8 @@ int supervisor_watch_host(struct supervisor *s, int fd, struct init_error *err)
 {
 	s->host.fd = fd;
 	int ret = loop_add_events(&s->loop, &s->host, EPOLLIN | EPOLLET, err);
-	if (ret < 0) {
-		close(fd);
-		s->host.fd = -1;
-	}
+	if (ret < 0)
+		close_and_reset(&s->host.fd);
 	return ret;
 }
 
@@ -121,9 +119,7 @@ void supervisor_close(struct supervisor *s)
 {
 	stop_watching_host(s);
 	loop_close(&s->loop);
-	if (s->signals.fd >= 0)
-		close(s->signals.fd);
-	s->signals.fd = -1;
+	close_and_reset(&s->signals.fd);
 	sigprocmask(SIG_UNBLOCK, &s->handled, NULL);
 }
 

@@ -1,3 +1,5 @@
+/* Starting the workload: fork, apply the OCI process in the child, exec, and learn why it
+ * failed when it did. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

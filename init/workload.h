@@ -7,7 +7,7 @@
 #include <sys/types.h>
 #include "common.h"
 #include "config.h"
-#include "stdio.h"
+#include "streams.h"
 
 struct workload {
 	const struct init_process *process;

@@ -29,9 +29,19 @@ static int fail(int ret, krun_error_t *err)
 	return ret == CLI_EUSAGE ? CLI_EXIT_USAGE : 1;
 }
 
-int main(int argc, char **argv)
+static int run_verb(const struct cli_globals *g, krun_error_t *err)
 {
 	const struct cli_verb *verb;
+	int ret;
+
+	ret = cli_find_verb(verbs, ARRAY_SIZE(verbs), g->argv[0], &verb, err);
+	if (ret < 0)
+		return ret;
+	return verb->main(g, g->argc, g->argv, err);
+}
+
+int main(int argc, char **argv)
+{
 	struct cli_globals g;
 	krun_error_t err = NULL;
 	int ret;
@@ -48,10 +58,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	ret = log_open(&g, &err);
-	if (ret == 0)
-		ret = cli_find_verb(verbs, ARRAY_SIZE(verbs), g.argv[0], &verb, &err);
-	if (ret == 0)
-		ret = verb->main(&g, g.argc, g.argv, &err);
+	if (ret < 0)
+		return fail(ret, &err);
+	ret = run_verb(&g, &err);
 	if (ret < 0)
 		ret = fail(ret, &err);
 	log_close();

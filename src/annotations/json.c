@@ -1,4 +1,5 @@
-#include "json.h"
+/* Typed reads of yajl trees whose errors name the document and the key path. */
+#include "annotations/json.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -85,7 +86,7 @@ static int json_scan(const char *doc, const char *text, size_t len, krun_error_t
 	int ret = 0;
 
 	if (!h)
-		abort(); /* yajl_alloc fails only when out of memory */
+		oom(); /* yajl_alloc fails only when out of memory */
 	st = yajl_parse(h, (const unsigned char *)text, len);
 	at = yajl_get_bytes_consumed(h);
 	if (st == yajl_status_ok) {

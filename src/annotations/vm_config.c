@@ -1,6 +1,6 @@
 /* Collects the settings from the annotations and .krun_vm.json through one table of keys. */
-#include "vm_keys.h"
-#include "json.h"
+#include "annotations/vm_keys.h"
+#include "annotations/json.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -200,8 +200,7 @@ void vm_config_warn(struct vm_config *c, const char *fmt, ...)
 	if (c->n_warnings == VM_MAX_WARNINGS)
 		return;
 	va_start(ap, fmt);
-	if (vasprintf(&c->warnings[c->n_warnings], fmt, ap) < 0)
-		abort();
+	xvasprintf(&c->warnings[c->n_warnings], fmt, ap);
 	va_end(ap);
 	c->n_warnings++;
 }

@@ -1,6 +1,6 @@
 /* From the collected settings to the final values: defaults, limits, and what krun
  * cannot honour yet. */
-#include "vm_keys.h"
+#include "annotations/vm_keys.h"
 #include "util/util.h"
 
 #include <string.h>

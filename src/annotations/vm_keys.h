@@ -2,7 +2,7 @@
 #ifndef KRUN_ANNOTATIONS_VM_KEYS_H
 #define KRUN_ANNOTATIONS_VM_KEYS_H
 
-#include "vm_config.h"
+#include "annotations/vm_config.h"
 
 struct vm_key {
 	const char *annotation; /* NULL: only in .krun_vm.json */

@@ -1,5 +1,7 @@
-#include "bundle.h"
-#include "log.h"
+/* Loading a bundle: config.json, the root file system, the VM's shape from the annotations
+ * and /.krun_vm.json, and the guest kernel and init to boot. */
+#include "oci/bundle.h"
+#include "oci/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -19,8 +21,7 @@ void bundle_release(struct bundle *b)
 	free(b->config_json);
 	free(b->rootfs);
 	vm_config_release(&b->vm);
-	if (b->kernel_fd >= 0)
-		close(b->kernel_fd);
+	close_and_reset(&b->kernel_fd);
 	free(b->kernel_path);
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
@@ -222,10 +223,20 @@ int bundle_load(const char *dir, struct bundle *b, krun_error_t *err)
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
 	b->init_path = init_env && *init_env ? init_env : KRUN_INIT_DEFAULT;
-	if ((ret = load_bundle(b, dir ? dir : ".", err)) < 0 ||
-	    (ret = open_rootfs(b, &rootfd, err)) < 0 || (ret = compute_vm(b, rootfd, err)) < 0 ||
-	    (ret = choose_kernel(b, rootfd, err)) < 0 ||
-	    (ret = check_boot_file("guest kernel", b->kernel_path, err)) < 0)
+	ret = load_bundle(b, dir ? dir : ".", err);
+	if (ret < 0)
+		return ret;
+	ret = open_rootfs(b, &rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = compute_vm(b, rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = choose_kernel(b, rootfd, err);
+	if (ret < 0)
+		return ret;
+	ret = check_boot_file("guest kernel", b->kernel_path, err);
+	if (ret < 0)
 		return ret;
 	return check_boot_file("guest init", b->init_path, err);
 }

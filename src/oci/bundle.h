@@ -4,7 +4,7 @@
 #ifndef KRUN_OCI_BUNDLE_H
 #define KRUN_OCI_BUNDLE_H
 
-#include "config.h"
+#include "oci/config.h"
 #include "annotations/vm_config.h"
 
 struct bundle {
@@ -22,5 +22,6 @@ struct bundle {
 /* dir: the bundle directory (NULL: the current one). */
 int bundle_load(const char *dir, struct bundle *b, krun_error_t *err);
 void bundle_release(struct bundle *b);
+#define cleanup_bundle __attribute__((cleanup(bundle_release)))
 
 #endif

@@ -1,6 +1,6 @@
 /* The layout of the cgroup file systems, and creating, joining, limiting and removing the
  * container's cgroup in each hierarchy. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -16,18 +16,17 @@
 static int normalize_path(const char *path, char **out, krun_error_t *err)
 {
 	size_t len = path ? strlen(path) : 0;
-	char *res = xmalloc(len + 2), *end = res;
+	cleanup_free char *res = xmalloc(len + 2);
+	char *end = res;
 
 	for (const char *p = path ? path : ""; *p;) {
 		size_t n;
 
 		p += strspn(p, "/");
 		n = strcspn(p, "/");
-		if (n == 2 && strncmp(p, "..", 2) == 0) {
-			free(res);
+		if (n == 2 && strncmp(p, "..", 2) == 0)
 			return krun_make_error(
-			    err, 0, "cgroup: cgroupsPath \"%s\" must not contain \"..\"", path);
-		}
+			    err, 0, "cgroup: cgroupsPath `%s` must not contain `..`", path);
 		if (n > 0 && !(n == 1 && *p == '.')) {
 			*end++ = '/';
 			memcpy(end, p, n);
@@ -36,13 +35,11 @@ static int normalize_path(const char *path, char **out, krun_error_t *err)
 		p += n;
 	}
 	*end = '\0';
-	if (end == res || end - res >= PATH_MAX) {
-		free(res);
-		return krun_make_error(
-		    err, 0, "cgroup: cgroupsPath \"%s\" must name a cgroup below the root",
-		    path ? path : "");
-	}
-	*out = res;
+	if (end == res || end - res >= PATH_MAX)
+		return krun_make_error(err, 0,
+				       "cgroup: cgroupsPath `%s` must name a cgroup below the root",
+				       path ? path : "");
+	*out = steal_ptr(&res);
 	return 0;
 }
 
@@ -99,7 +96,7 @@ static int list_dirs(const char *root, char ***names, size_t *n, krun_error_t *e
 	*names = NULL;
 	*n = 0;
 	if (!d)
-		return krun_make_error(err, errno, "cgroup: open %s", root);
+		return krun_make_error(err, errno, "cgroup: open `%s`", root);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || !is_dir(dirfd(d), de))
 			continue;
@@ -142,25 +139,25 @@ static int detect_layout(struct cgroup *cg, krun_error_t *err)
 	}
 	free(names);
 	if (cg->n == 0)
-		return krun_make_error(err, 0, "cgroup: no cgroup file system under %s", cg->root);
+		return krun_make_error(err, 0, "cgroup: no cgroup file system under `%s`",
+				       cg->root);
 	cg->mode = !v1 ? CGROUP_UNIFIED : v2_seen ? CGROUP_HYBRID : CGROUP_LEGACY;
 	return 0;
 }
 
 int cgroup_open(const char *root, const char *path, struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup *cg = xzalloc(sizeof(*cg));
+	cleanup_cgroup struct cgroup *cg = xzalloc(sizeof(*cg));
 	int ret;
 
 	cg->root = xstrdup(root);
 	ret = normalize_path(path, &cg->path, err);
-	if (ret == 0)
-		ret = detect_layout(cg, err);
-	if (ret < 0) {
-		cgroup_free(cg);
+	if (ret < 0)
 		return ret;
-	}
-	*out = cg;
+	ret = detect_layout(cg, err);
+	if (ret < 0)
+		return ret;
+	*out = steal_ptr(&cg);
 	return 0;
 }
 
@@ -182,7 +179,7 @@ static int make_dirs(struct cg_hier *h, const char *path, krun_error_t *err)
 			if (h->made < 0)
 				h->made = level;
 		} else if (errno != EEXIST) {
-			return krun_make_error(err, errno, "cgroup: create %s", dir);
+			return krun_make_error(err, errno, "cgroup: create `%s`", dir);
 		}
 	}
 	return 0;
@@ -219,28 +216,43 @@ static int prepare_hier(struct cg_hier *h, const char *path, bool manage_parents
 	return 0;
 }
 
+/* The directories and controllers in every hierarchy, the limits, then the process. */
+static int fill_cgroup(struct cgroup *cg, pid_t pid, const struct oci_resources *r,
+		       bool manage_parents, krun_error_t *err)
+{
+	int ret;
+
+	for (size_t i = 0; i < cg->n; i++) {
+		ret = prepare_hier(&cg->h[i], cg->path, manage_parents, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r) {
+		ret = cgroup_apply(cg, r, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (pid > 0)
+		return cgroup_enter(cg, pid, err);
+	return 0;
+}
+
 int cg_create(const char *root, const char *path, pid_t pid, const struct oci_resources *r,
 	      bool manage_parents, struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup *cg;
+	cleanup_cgroup struct cgroup *cg = NULL;
 	int ret;
 
 	ret = cgroup_open(root, path, &cg, err);
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < cg->n && ret == 0; i++)
-		ret = prepare_hier(&cg->h[i], cg->path, manage_parents, err);
-	if (ret == 0 && r)
-		ret = cgroup_apply(cg, r, err);
-	if (ret == 0 && pid > 0)
-		ret = cgroup_enter(cg, pid, err);
+	ret = fill_cgroup(cg, pid, r, manage_parents, err);
 	if (ret < 0) {
 		for (size_t i = 0; i < cg->n; i++)
 			unmake_dirs(&cg->h[i], cg->path);
-		cgroup_free(cg);
 		return ret;
 	}
-	*out = cg;
+	*out = steal_ptr(&cg);
 	return 0;
 }
 
@@ -293,10 +305,16 @@ static int apply_cpuset(const struct cgroup *cg, const struct oci_resources *r, 
 		return 0;
 	if (!(h = cg_find(cg, CG_CPUSET)))
 		return cg_missing(err, CG_CPUSET);
-	if (h->v2 && (ret = cg_v2_check(h, CG_CPUSET, err)) < 0)
-		return ret;
-	if (r->cpuset_cpus && (ret = cg_write(h->dir, "cpuset.cpus", r->cpuset_cpus, err)) < 0)
-		return ret;
+	if (h->v2) {
+		ret = cg_v2_check(h, CG_CPUSET, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r->cpuset_cpus) {
+		ret = cg_write(h->dir, "cpuset.cpus", r->cpuset_cpus, err);
+		if (ret < 0)
+			return ret;
+	}
 	return r->cpuset_mems ? cg_write(h->dir, "cpuset.mems", r->cpuset_mems, err) : 0;
 }
 
@@ -309,8 +327,11 @@ static int apply_pids(const struct cgroup *cg, const struct oci_resources *r, kr
 		return 0;
 	if (!(h = cg_find(cg, CG_PIDS)))
 		return cg_missing(err, CG_PIDS);
-	if (h->v2 && (ret = cg_v2_check(h, CG_PIDS, err)) < 0)
-		return ret;
+	if (h->v2) {
+		ret = cg_v2_check(h, CG_PIDS, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (r->pids_limit <= 0)
 		return cg_write(h->dir, "pids.max", "max", err);
 	return cg_write_int(h->dir, "pids.max", r->pids_limit, err);
@@ -320,8 +341,14 @@ int cgroup_apply(const struct cgroup *cg, const struct oci_resources *r, krun_er
 {
 	int ret;
 
-	if ((ret = apply_memory(cg, r, err)) < 0 || (ret = apply_cpu(cg, r, err)) < 0 ||
-	    (ret = apply_cpuset(cg, r, err)) < 0)
+	ret = apply_memory(cg, r, err);
+	if (ret < 0)
+		return ret;
+	ret = apply_cpu(cg, r, err);
+	if (ret < 0)
+		return ret;
+	ret = apply_cpuset(cg, r, err);
+	if (ret < 0)
 		return ret;
 	return apply_pids(cg, r, err);
 }
@@ -335,7 +362,7 @@ static int rmdir_retry(const char *dir, krun_error_t *err)
 			return 0;
 		/* The last processes may still be exiting. */
 		if (errno != EBUSY || !cg_backoff(&waited, CG_RMDIR_TIMEOUT_MS))
-			return krun_make_error(err, errno, "cgroup: remove %s", dir);
+			return krun_make_error(err, errno, "cgroup: remove `%s`", dir);
 	}
 	return 0;
 }
@@ -347,7 +374,7 @@ static int remove_tree(const char *dir, int depth, krun_error_t *err)
 	struct dirent *de;
 
 	if (!d)
-		return errno == ENOENT ? 0 : krun_make_error(err, errno, "cgroup: open %s", dir);
+		return errno == ENOENT ? 0 : krun_make_error(err, errno, "cgroup: open `%s`", dir);
 	while (depth < 64 && (de = readdir(d))) {
 		cleanup_free char *sub = NULL;
 		int ret;
@@ -356,7 +383,8 @@ static int remove_tree(const char *dir, int depth, krun_error_t *err)
 		    !is_dir(dirfd(d), de))
 			continue;
 		xasprintf(&sub, "%s/%s", dir, de->d_name);
-		if ((ret = remove_tree(sub, depth + 1, err)) < 0)
+		ret = remove_tree(sub, depth + 1, err);
+		if (ret < 0)
 			return ret;
 	}
 	return rmdir_retry(dir, err);
@@ -372,7 +400,7 @@ int cgroup_destroy(struct cgroup *cg, krun_error_t *err)
 		int r = remove_tree(cg->h[i].dir, 0, err);
 
 		if (ret == 0)
-			ret = r;
+			ret = r; /* every hierarchy is tried; the first failure is reported */
 	}
 	return ret;
 }

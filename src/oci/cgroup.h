@@ -80,6 +80,7 @@ struct cgroup_systemd_name {
 int cgroup_systemd_parse(const char *cgroups_path, const char *id, struct cgroup_systemd_name *out,
 			 krun_error_t *err);
 void cgroup_systemd_name_release(struct cgroup_systemd_name *n);
+#define cleanup_systemd_name __attribute__((cleanup(cgroup_systemd_name_release)))
 
 /* Asks systemd (over D-Bus) for a transient scope holding pid, with Delegate=yes, waits
  * until pid is in it, then applies r through the cgroup files like cgroup_create. Fails

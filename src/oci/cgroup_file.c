@@ -1,5 +1,5 @@
 /* Control-file helpers of the cgroup code. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -41,11 +41,11 @@ int cg_write(const char *dir, const char *file, const char *value, krun_error_t 
 	/* No O_CREAT: the kernel makes the control files, a missing one is an error. */
 	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
-		return krun_make_error(err, errno, "cgroup: write `%s` to %s", value, path);
+		return krun_make_error(err, errno, "cgroup: write `%s` to `%s`", value, path);
 	n = write(fd, value, len);
 	if (n < 0 || (size_t)n != len)
-		return krun_make_error(err, n < 0 ? errno : EIO, "cgroup: write `%s` to %s", value,
-				       path);
+		return krun_make_error(err, n < 0 ? errno : EIO, "cgroup: write `%s` to `%s`",
+				       value, path);
 	return 0;
 }
 
@@ -67,7 +67,7 @@ int cg_read(const char *dir, const char *file, char **out, krun_error_t *err)
 	xasprintf(&path, "%s/%s", dir, file);
 	ret = read_file_at(AT_FDCWD, path, CG_READ_MAX, &buf, &len);
 	if (ret < 0)
-		return krun_make_error(err, -ret, "cgroup: read %s", path);
+		return krun_make_error(err, -ret, "cgroup: read `%s`", path);
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
 	*out = buf;

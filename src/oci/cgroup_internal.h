@@ -2,7 +2,7 @@
 #ifndef KRUN_OCI_CGROUP_INTERNAL_H
 #define KRUN_OCI_CGROUP_INTERNAL_H
 
-#include "cgroup.h"
+#include "oci/cgroup.h"
 
 enum cg_ctrl { CG_CPU, CG_CPUSET, CG_MEMORY, CG_PIDS, CG_FREEZER, CG_NCTRL };
 

@@ -1,5 +1,5 @@
 /* What the lifecycle verbs do with an existing cgroup: pause/resume, ps, kill --all. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -46,6 +46,11 @@ struct pid_list {
 	size_t n;
 };
 
+static void pid_list_release(struct pid_list *l)
+{
+	free(l->v);
+}
+
 static void add_pids(struct pid_list *l, const char *procs)
 {
 	for (const char *p = procs; *p;) {
@@ -69,13 +74,14 @@ static int collect(const char *dir, int depth, struct pid_list *l, krun_error_t 
 	struct dirent *de;
 	int ret;
 
-	if ((ret = cg_read(dir, "cgroup.procs", &procs, err)) < 0)
+	ret = cg_read(dir, "cgroup.procs", &procs, err);
+	if (ret < 0)
 		return ret;
 	add_pids(l, procs);
 	if (depth >= CG_MAX_DEPTH)
 		return 0;
 	if (!(d = opendir(dir)))
-		return krun_make_error(err, errno, "cgroup: open %s", dir);
+		return krun_make_error(err, errno, "cgroup: open `%s`", dir);
 	while ((de = readdir(d))) {
 		cleanup_free char *sub = NULL;
 		struct stat st;
@@ -99,16 +105,14 @@ static int collect(const char *dir, int depth, struct pid_list *l, krun_error_t 
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n, krun_error_t *err)
 {
 	const struct cg_hier *h = freezer(cg);
-	struct pid_list l = { 0 };
+	__attribute__((cleanup(pid_list_release))) struct pid_list l = { 0 };
 	int ret;
 
 	ret = collect(h ? h->dir : cg->h[0].dir, 0, &l, err);
-	if (ret < 0) {
-		free(l.v);
+	if (ret < 0)
 		return ret;
-	}
-	*pids = l.v;
 	*n = l.n;
+	*pids = steal_ptr(&l.v);
 	return 0;
 }
 

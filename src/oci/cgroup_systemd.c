@@ -1,7 +1,7 @@
 /* The systemd cgroup manager: systemd makes the container's cgroup as a transient scope
  * unit (StartTransientUnit over D-Bus, Delegate=yes so that the cgroup is ours to write),
  * then the limits go through the cgroup files as with cgroupfs. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -19,7 +19,7 @@ static int require_systemd(krun_error_t *err)
 		return 0;
 	return krun_make_error(err, 0,
 			       "systemd cgroup manager: systemd is not running on this host (no "
-			       "%s); use --cgroup-manager=cgroupfs",
+			       "`%s`); use --cgroup-manager=cgroupfs",
 			       SYSTEMD_RUN_DIR);
 }
 
@@ -29,8 +29,8 @@ static int check_name(const char *s, krun_error_t *err)
 	for (const char *p = s; *p; p++) {
 		if (!isalnum((unsigned char)*p) && !strchr(":-_.\\@", *p))
 			return krun_make_error(err, 0,
-					       "systemd cgroup manager: \"%s\" has a character not "
-					       "allowed in a unit name: '%c'",
+					       "systemd cgroup manager: `%s` has a character not "
+					       "allowed in a unit name: `%c`",
 					       s, *p);
 	}
 	return 0;
@@ -45,7 +45,7 @@ static int slice_path(const char *slice, char **out, krun_error_t *err)
 	if (len <= strlen(".slice") || strcmp(slice + stem, ".slice") != 0 ||
 	    check_name(slice, err) < 0 ||
 	    (stem > 1 && (slice[0] == '-' || slice[stem - 1] == '-' || strstr(slice, "--"))))
-		return krun_make_error(err, 0, "systemd cgroup manager: bad slice name \"%s\"",
+		return krun_make_error(err, 0, "systemd cgroup manager: bad slice name `%s`",
 				       slice);
 	if (stem == 1 && slice[0] == '-') {
 		*out = xstrdup("");
@@ -80,18 +80,22 @@ static int parse_parts(const char *cgroups_path, const char *id, char **slice, c
 	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (!c2 || strchr(c2 + 1, ':') || !c2[1])
 		return krun_make_error(err, 0,
-				       "systemd cgroup manager: cgroupsPath \"%s\" must be "
-				       "\"slice:prefix:name\"",
+				       "systemd cgroup manager: cgroupsPath `%s` must be "
+				       "`slice:prefix:name`",
 				       cgroups_path);
 	if (c1 > cgroups_path)
 		xasprintf(slice, "%.*s", (int)(c1 - cgroups_path), cgroups_path);
 	xasprintf(&prefix, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
 	name = xstrdup(c2 + 1);
-	if ((ret = check_name(prefix, err)) < 0 || (ret = check_name(name, err)) < 0)
+	ret = check_name(prefix, err);
+	if (ret < 0)
+		return ret;
+	ret = check_name(name, err);
+	if (ret < 0)
 		return ret;
 	if (strlen(name) > 6 && strcmp(name + strlen(name) - 6, ".slice") == 0)
 		return krun_make_error(err, 0,
-				       "systemd cgroup manager: \"%s\" names a slice; krun makes "
+				       "systemd cgroup manager: `%s` names a slice; krun makes "
 				       "only scope units",
 				       cgroups_path);
 	xasprintf(unit, "%s%s%s.scope", prefix, *prefix ? "-" : "", name);
@@ -101,21 +105,21 @@ static int parse_parts(const char *cgroups_path, const char *id, char **slice, c
 int cgroup_systemd_parse(const char *cgroups_path, const char *id, struct cgroup_systemd_name *out,
 			 krun_error_t *err)
 {
-	struct cgroup_systemd_name n = { 0 };
+	cleanup_systemd_name struct cgroup_systemd_name n = { 0 };
 	cleanup_free char *spath = NULL;
 	int ret;
 
 	ret = parse_parts(cgroups_path, id, &n.slice, &n.unit, err);
-	if (ret == 0 && !n.slice)
-		n.slice = xstrdup(geteuid() == 0 ? "system.slice" : "user.slice");
-	if (ret == 0)
-		ret = slice_path(n.slice, &spath, err);
-	if (ret < 0) {
-		cgroup_systemd_name_release(&n);
+	if (ret < 0)
 		return ret;
-	}
+	if (!n.slice)
+		n.slice = xstrdup(geteuid() == 0 ? "system.slice" : "user.slice");
+	ret = slice_path(n.slice, &spath, err);
+	if (ret < 0)
+		return ret;
 	xasprintf(&n.path, "%s/%s", spath, n.unit);
 	*out = n;
+	n = (struct cgroup_systemd_name){ 0 };
 	return 0;
 }
 
@@ -141,25 +145,53 @@ static int bus_failed(krun_error_t *err, int r, const sd_bus_error *e, const cha
 		      const char *unit)
 {
 	if (e->message)
-		return krun_make_error(err, 0, "systemd cgroup manager: %s %s: %s", what, unit,
+		return krun_make_error(err, 0, "systemd cgroup manager: %s `%s`: %s", what, unit,
 				       e->message);
-	return krun_make_error(err, -r, "systemd cgroup manager: %s %s", what, unit);
+	return krun_make_error(err, -r, "systemd cgroup manager: %s `%s`", what, unit);
 }
 
 static int append_properties(sd_bus_message *m, const struct cgroup_systemd_name *n, pid_t pid)
 {
 	int r;
 
-	if ((r = sd_bus_message_append(m, "ss", n->unit, "fail")) < 0 ||
-	    (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 ||
-	    (r = sd_bus_message_append(m, "(sv)", "Description", "s", "krun container")) < 0 ||
-	    (r = sd_bus_message_append(m, "(sv)", "Slice", "s", n->slice)) < 0 ||
-	    (r = sd_bus_message_append(m, "(sv)", "Delegate", "b", 1)) < 0 ||
-	    (r = sd_bus_message_append(m, "(sv)", "DefaultDependencies", "b", 0)) < 0 ||
-	    (r = sd_bus_message_append(m, "(sv)", "PIDs", "au", 1, (uint32_t)pid)) < 0 ||
-	    (r = sd_bus_message_close_container(m)) < 0)
+	r = sd_bus_message_append(m, "ss", n->unit, "fail");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(m, 'a', "(sv)");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(m, "(sv)", "Description", "s", "krun container");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(m, "(sv)", "Slice", "s", n->slice);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(m, "(sv)", "Delegate", "b", 1);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(m, "(sv)", "DefaultDependencies", "b", 0);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(m, "(sv)", "PIDs", "au", 1, (uint32_t)pid);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_close_container(m);
+	if (r < 0)
 		return r;
 	return sd_bus_message_append(m, "a(sa(sv))", 0);
+}
+
+static int start_call(sd_bus *bus, const struct cgroup_systemd_name *n, pid_t pid,
+		      sd_bus_message **m)
+{
+	int r;
+
+	r = sd_bus_message_new_method_call(
+	    bus, m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+	    "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+	if (r < 0)
+		return r;
+	return append_properties(*m, n, pid);
 }
 
 static int start_scope(const struct cgroup_systemd_name *n, pid_t pid, krun_error_t *err)
@@ -170,16 +202,16 @@ static int start_scope(const struct cgroup_systemd_name *n, pid_t pid, krun_erro
 	__attribute__((cleanup(sd_bus_error_free))) sd_bus_error e = SD_BUS_ERROR_NULL;
 	int r;
 
-	if ((r = bus_open(&bus, err)) < 0)
+	r = bus_open(&bus, err);
+	if (r < 0)
 		return r;
-	r = sd_bus_message_new_method_call(
-	    bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-	    "org.freedesktop.systemd1.Manager", "StartTransientUnit");
-	if (r >= 0)
-		r = append_properties(m, n, pid);
-	if (r >= 0)
-		r = sd_bus_call(bus, m, 0, &e, &reply);
-	return r < 0 ? bus_failed(err, r, &e, "start", n->unit) : 0;
+	r = start_call(bus, n, pid, &m);
+	if (r < 0)
+		return bus_failed(err, r, &e, "start", n->unit);
+	r = sd_bus_call(bus, m, 0, &e, &reply);
+	if (r < 0)
+		return bus_failed(err, r, &e, "start", n->unit);
+	return 0;
 }
 
 static bool has_line_ending(const char *text, const char *suffix)
@@ -214,7 +246,7 @@ static int wait_scope(const struct cgroup_systemd_name *n, pid_t pid, krun_error
 		if (has_line_ending(cgroups, suffix))
 			return 0;
 	} while (cg_backoff(&waited, SCOPE_TIMEOUT_MS));
-	return krun_make_error(err, ETIMEDOUT, "systemd cgroup manager: pid %d did not join %s",
+	return krun_make_error(err, ETIMEDOUT, "systemd cgroup manager: pid %d did not join `%s`",
 			       (int)pid, n->unit);
 }
 
@@ -227,7 +259,8 @@ int cg_systemd_stop(const char *unit, krun_error_t *err)
 
 	if (access(SYSTEMD_RUN_DIR, F_OK) < 0)
 		return 0;
-	if ((r = bus_open(&bus, err)) < 0)
+	r = bus_open(&bus, err);
+	if (r < 0)
 		return r;
 	r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
 			       "org.freedesktop.systemd1.Manager", "StopUnit", &e, &reply, "ss",
@@ -240,38 +273,47 @@ int cg_systemd_stop(const char *unit, krun_error_t *err)
 int cgroup_create_systemd(const char *root, const char *cgroups_path, const char *id, pid_t pid,
 			  const struct oci_resources *r, struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup_systemd_name n;
+	cleanup_systemd_name struct cgroup_systemd_name n = { 0 };
 	struct cgroup *cg;
 	int ret;
 
-	if ((ret = cgroup_systemd_parse(cgroups_path, id, &n, err)) < 0)
+	ret = cgroup_systemd_parse(cgroups_path, id, &n, err);
+	if (ret < 0)
 		return ret;
 	if (pid <= 0)
-		ret = krun_make_error(err, 0, "systemd cgroup manager: a scope needs a process");
-	if (ret == 0 && (ret = require_systemd(err)) == 0 && (ret = start_scope(&n, pid, err)) == 0)
-		ret = wait_scope(&n, pid, err);
+		return krun_make_error(err, 0, "systemd cgroup manager: a scope needs a process");
+	ret = require_systemd(err);
+	if (ret < 0)
+		return ret;
+	ret = start_scope(&n, pid, err);
+	if (ret < 0)
+		return ret;
+	ret = wait_scope(&n, pid, err);
+	if (ret < 0)
+		return ret;
 	/* Delegate=yes: systemd enabled the controllers, the files are ours. */
-	if (ret == 0 && (ret = cg_create(root, n.path, pid, r, false, &cg, err)) < 0)
+	ret = cg_create(root, n.path, pid, r, false, &cg, err);
+	if (ret < 0) {
 		cg_systemd_stop(n.unit, NULL);
-	if (ret == 0) {
-		cg->systemd_unit = steal_ptr(&n.unit);
-		*out = cg;
+		return ret;
 	}
-	cgroup_systemd_name_release(&n);
-	return ret;
+	cg->systemd_unit = steal_ptr(&n.unit);
+	*out = cg;
+	return 0;
 }
 
 int cgroup_open_systemd(const char *root, const char *cgroups_path, const char *id,
 			struct cgroup **out, krun_error_t *err)
 {
-	struct cgroup_systemd_name n;
+	cleanup_systemd_name struct cgroup_systemd_name n = { 0 };
 	int ret;
 
-	if ((ret = cgroup_systemd_parse(cgroups_path, id, &n, err)) < 0)
+	ret = cgroup_systemd_parse(cgroups_path, id, &n, err);
+	if (ret < 0)
 		return ret;
 	ret = cgroup_open(root, n.path, out, err);
-	if (ret == 0)
-		(*out)->systemd_unit = steal_ptr(&n.unit);
-	cgroup_systemd_name_release(&n);
-	return ret;
+	if (ret < 0)
+		return ret;
+	(*out)->systemd_unit = steal_ptr(&n.unit);
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* Limits and the freezer on cgroup v1 hierarchies. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -14,9 +14,12 @@ int cg_v1_memory(const struct cg_hier *h, const struct oci_resources *r, krun_er
 	krun_error_t first_err = NULL;
 	int limit_ret = 0, ret;
 
-	if (r->has_memory_reservation && (ret = cg_write_int(h->dir, "memory.soft_limit_in_bytes",
-							     r->memory_reservation, err)) < 0)
-		return ret;
+	if (r->has_memory_reservation) {
+		ret =
+		    cg_write_int(h->dir, "memory.soft_limit_in_bytes", r->memory_reservation, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (r->has_memory_limit)
 		limit_ret = cg_write_int(h->dir, "memory.limit_in_bytes", r->memory_limit,
 					 swap ? &first_err : err);
@@ -34,12 +37,16 @@ int cg_v1_cpu(const struct cg_hier *h, const struct oci_resources *r, krun_error
 {
 	int ret;
 
-	if (r->has_cpu_shares &&
-	    (ret = cg_write_int(h->dir, "cpu.shares", (long long)r->cpu_shares, err)) < 0)
-		return ret;
-	if (r->has_cpu_period &&
-	    (ret = cg_write_int(h->dir, "cpu.cfs_period_us", (long long)r->cpu_period, err)) < 0)
-		return ret;
+	if (r->has_cpu_shares) {
+		ret = cg_write_int(h->dir, "cpu.shares", (long long)r->cpu_shares, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r->has_cpu_period) {
+		ret = cg_write_int(h->dir, "cpu.cfs_period_us", (long long)r->cpu_period, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (r->has_cpu_quota)
 		return cg_write_int(h->dir, "cpu.cfs_quota_us", r->cpu_quota, err);
 	return 0;
@@ -50,11 +57,13 @@ static int copy_if_empty(const char *parent, const char *dir, const char *file, 
 	cleanup_free char *mine = NULL, *theirs = NULL;
 	int ret;
 
-	if ((ret = cg_read(dir, file, &mine, err)) < 0)
+	ret = cg_read(dir, file, &mine, err);
+	if (ret < 0)
 		return ret;
 	if (mine[strspn(mine, " \n")] != '\0')
 		return 0;
-	if ((ret = cg_read(parent, file, &theirs, err)) < 0)
+	ret = cg_read(parent, file, &theirs, err);
+	if (ret < 0)
 		return ret;
 	return cg_write(dir, file, theirs, err);
 }
@@ -71,8 +80,11 @@ int cg_v1_cpuset_init(const struct cg_hier *h, const char *path, krun_error_t *e
 		int ret;
 
 		xasprintf(&dir, "%s%.*s", parent, (int)n, p);
-		if ((ret = copy_if_empty(parent, dir, "cpuset.cpus", err)) < 0 ||
-		    (ret = copy_if_empty(parent, dir, "cpuset.mems", err)) < 0)
+		ret = copy_if_empty(parent, dir, "cpuset.cpus", err);
+		if (ret < 0)
+			return ret;
+		ret = copy_if_empty(parent, dir, "cpuset.mems", err);
+		if (ret < 0)
 			return ret;
 		free(parent);
 		parent = steal_ptr(&dir);
@@ -102,14 +114,17 @@ int cg_v1_freeze(const struct cg_hier *h, bool frozen, krun_error_t *err)
 		cleanup_free char *state = NULL;
 		int ret;
 
-		if ((ret = cg_write(h->dir, "freezer.state", want, err)) < 0 ||
-		    (ret = cg_read(h->dir, "freezer.state", &state, err)) < 0)
+		ret = cg_write(h->dir, "freezer.state", want, err);
+		if (ret < 0)
+			return ret;
+		ret = cg_read(h->dir, "freezer.state", &state, err);
+		if (ret < 0)
 			return ret;
 		if (strcmp(state, want) == 0)
 			return 0;
 	} while (cg_backoff(&waited, CG_FREEZE_TIMEOUT_MS));
 	if (frozen)
 		cg_write(h->dir, "freezer.state", "THAWED", NULL);
-	return krun_make_error(err, EBUSY, "cgroup: %s/freezer.state did not become %s", h->dir,
+	return krun_make_error(err, EBUSY, "cgroup: `%s/freezer.state` did not become `%s`", h->dir,
 			       want);
 }

@@ -1,5 +1,5 @@
 /* Limits, controller delegation and the freezer on cgroup2. */
-#include "cgroup_internal.h"
+#include "oci/cgroup_internal.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -32,14 +32,17 @@ unsigned cg_v2_controllers(const char *dir)
 static int missing_controllers(const char *dir, char **out, krun_error_t *err)
 {
 	cleanup_free char *avail = NULL, *enabled = NULL;
-	char *req = xstrdup(""), *save = NULL;
+	cleanup_free char *req = NULL;
+	char *save = NULL;
 	int ret;
 
-	if ((ret = cg_read(dir, "cgroup.controllers", &avail, err)) < 0 ||
-	    (ret = cg_read(dir, "cgroup.subtree_control", &enabled, err)) < 0) {
-		free(req);
+	ret = cg_read(dir, "cgroup.controllers", &avail, err);
+	if (ret < 0)
 		return ret;
-	}
+	ret = cg_read(dir, "cgroup.subtree_control", &enabled, err);
+	if (ret < 0)
+		return ret;
+	req = xstrdup("");
 	for (char *w = strtok_r(avail, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
 		char *longer;
 
@@ -49,9 +52,7 @@ static int missing_controllers(const char *dir, char **out, krun_error_t *err)
 		free(req);
 		req = longer;
 	}
-	*out = *req ? req : NULL;
-	if (!*req)
-		free(req);
+	*out = *req ? steal_ptr(&req) : NULL;
 	return 0;
 }
 
@@ -66,7 +67,8 @@ static int enable_in(const char *dir, bool is_root, krun_error_t *err)
 	int ret;
 
 	if (!is_root) {
-		if ((ret = cg_read(dir, "cgroup.procs", &procs, err)) < 0)
+		ret = cg_read(dir, "cgroup.procs", &procs, err);
+		if (ret < 0)
 			return ret;
 		if (*procs)
 			return 0;
@@ -91,7 +93,8 @@ int cg_v2_enable(const struct cg_hier *h, const char *path, krun_error_t *err)
 		char *longer;
 		int ret;
 
-		if ((ret = enable_in(dir, p == path, err)) < 0)
+		ret = enable_in(dir, p == path, err);
+		if (ret < 0)
 			return ret;
 		xasprintf(&longer, "%s%.*s", dir, (int)n, p);
 		free(dir);
@@ -108,12 +111,13 @@ int cg_v2_check(const struct cg_hier *h, enum cg_ctrl ctrl, krun_error_t *err)
 
 	if (!(h->ctrls & (1u << ctrl)))
 		return cg_missing(err, ctrl);
-	if ((ret = cg_read(h->dir, "cgroup.controllers", &list, err)) < 0)
+	ret = cg_read(h->dir, "cgroup.controllers", &list, err);
+	if (ret < 0)
 		return ret;
 	if (cg_word_in(list, cg_ctrl_names[ctrl]))
 		return 0;
 	return krun_make_error(err, 0,
-			       "cgroup: the %s controller is not enabled for %s (its parents' "
+			       "cgroup: the %s controller is not enabled for `%s` (its parents' "
 			       "cgroup.subtree_control lack it)",
 			       cg_ctrl_names[ctrl], h->dir);
 }
@@ -150,15 +154,24 @@ int cg_v2_memory(const struct cg_hier *h, const struct oci_resources *r, krun_er
 	int64_t swap_value = 0;
 	int ret;
 
-	if ((ret = cg_v2_check(h, CG_MEMORY, err)) < 0 ||
-	    (swap && (ret = swap_max(r, &swap_value, err)) < 0))
+	ret = cg_v2_check(h, CG_MEMORY, err);
+	if (ret < 0)
 		return ret;
-	if (r->has_memory_limit &&
-	    (ret = write_limit(h->dir, "memory.max", r->memory_limit, err)) < 0)
-		return ret;
-	if (r->has_memory_reservation &&
-	    (ret = write_limit(h->dir, "memory.low", r->memory_reservation, err)) < 0)
-		return ret;
+	if (swap) {
+		ret = swap_max(r, &swap_value, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r->has_memory_limit) {
+		ret = write_limit(h->dir, "memory.max", r->memory_limit, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (r->has_memory_reservation) {
+		ret = write_limit(h->dir, "memory.low", r->memory_reservation, err);
+		if (ret < 0)
+			return ret;
+	}
 	return swap ? write_limit(h->dir, "memory.swap.max", swap_value, err) : 0;
 }
 
@@ -182,10 +195,12 @@ static int write_cpu_max(const struct cg_hier *h, const struct oci_resources *r,
 		xasprintf(&value, "%" PRId64, r->cpu_quota);
 	else if (r->has_cpu_quota)
 		value = xstrdup("max");
-	else if ((ret = cg_read(h->dir, "cpu.max", &cur, err)) < 0)
-		return ret;
-	else
+	if (!r->has_cpu_quota) {
+		ret = cg_read(h->dir, "cpu.max", &cur, err);
+		if (ret < 0)
+			return ret;
 		xasprintf(&value, "%.*s", (int)strcspn(cur, " "), cur);
+	}
 	if (r->has_cpu_period) {
 		char *longer;
 
@@ -200,12 +215,15 @@ int cg_v2_cpu(const struct cg_hier *h, const struct oci_resources *r, krun_error
 {
 	int ret;
 
-	if ((ret = cg_v2_check(h, CG_CPU, err)) < 0)
+	ret = cg_v2_check(h, CG_CPU, err);
+	if (ret < 0)
 		return ret;
-	if (r->has_cpu_shares &&
-	    (ret = cg_write_int(h->dir, "cpu.weight", (long long)shares_to_weight(r->cpu_shares),
-				err)) < 0)
-		return ret;
+	if (r->has_cpu_shares) {
+		ret = cg_write_int(h->dir, "cpu.weight", (long long)shares_to_weight(r->cpu_shares),
+				   err);
+		if (ret < 0)
+			return ret;
+	}
 	if (r->has_cpu_quota || r->has_cpu_period)
 		return write_cpu_max(h, r, err);
 	return 0;
@@ -236,7 +254,7 @@ static int events_frozen(const struct cg_hier *h, bool *frozen, krun_error_t *er
 			return 0;
 		}
 	}
-	return krun_make_error(err, 0, "cgroup: %s/cgroup.events has no \"frozen\" line", h->dir);
+	return krun_make_error(err, 0, "cgroup: `%s/cgroup.events` has no `frozen` line", h->dir);
 }
 
 /* The name of a kernel thread in the cgroup, if there is one (caller frees): no freezer
@@ -279,12 +297,14 @@ int cg_v2_freeze(const struct cg_hier *h, bool frozen, krun_error_t *err)
 	unsigned waited = 0;
 	int ret;
 
-	if ((ret = cg_write(h->dir, "cgroup.freeze", frozen ? "1" : "0", err)) < 0)
+	ret = cg_write(h->dir, "cgroup.freeze", frozen ? "1" : "0", err);
+	if (ret < 0)
 		return ret;
 	do {
 		bool now = false;
 
-		if ((ret = events_frozen(h, &now, err)) < 0)
+		ret = events_frozen(h, &now, err);
+		if (ret < 0)
 			return ret;
 		if (now == frozen)
 			return 0;
@@ -294,10 +314,10 @@ int cg_v2_freeze(const struct cg_hier *h, bool frozen, krun_error_t *err)
 	if (frozen && (kthread = kernel_thread_in(h)))
 		return krun_make_error(
 		    err, EBUSY,
-		    "cgroup: %s cannot be frozen: it holds the kernel thread `%s` "
+		    "cgroup: `%s` cannot be frozen: it holds the kernel thread `%s` "
 		    "(KVM on Linux before 6.13 with nx_huge_pages on; load kvm "
 		    "with nx_huge_pages=never, or use a newer kernel)",
 		    h->dir, kthread);
-	return krun_make_error(err, EBUSY, "cgroup: %s/cgroup.events did not say \"frozen %d\"",
+	return krun_make_error(err, EBUSY, "cgroup: `%s/cgroup.events` did not say `frozen %d`",
 			       h->dir, frozen);
 }

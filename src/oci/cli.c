@@ -1,6 +1,6 @@
 /* Global options. Like crun: options before the verb, `--opt=value` and `--opt value`,
  * unambiguous prefixes of long options. */
-#include "cli.h"
+#include "oci/cli.h"
 #include "util/util.h"
 
 #include <getopt.h>
@@ -38,8 +38,7 @@ int cli_usage_error(krun_error_t *err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
 	krun_make_error(err, 0, "%s", msg);
 	return CLI_EUSAGE;

@@ -1,5 +1,5 @@
 /* config.json: the document, root, mounts, annotations and the linux object. */
-#include "config.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -15,12 +15,21 @@ static int parse_root(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 	yajl_val path = json_get(v, "path");
 	int ret;
 
-	if ((ret = json_require(OCI_DOC, "root", v, err)) < 0 ||
-	    (ret = json_expect_object(OCI_DOC, "root", v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, "root.path", path, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, "root.path", path, &cfg->root_path, err)) < 0 ||
-	    (ret = json_read_bool(OCI_DOC, "root.readonly", json_get(v, "readonly"),
-				  &cfg->root_readonly, err)) < 0)
+	ret = json_require(OCI_DOC, "root", v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_expect_object(OCI_DOC, "root", v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, "root.path", path, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, "root.path", path, &cfg->root_path, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_bool(OCI_DOC, "root.readonly", json_get(v, "readonly"), &cfg->root_readonly,
+			     err);
+	if (ret < 0)
 		return ret;
 	if (cfg->root_path[0] == '\0')
 		return krun_make_error(err, 0, "%s: root.path must not be empty", OCI_DOC);
@@ -36,12 +45,23 @@ static int parse_mount(yajl_val v, const char *path, struct oci_mount *m, krun_e
 	yajl_val d = json_get(v, "destination");
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, path, v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, dest, d, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, dest, d, &m->destination, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, type, json_get(v, "type"), &m->type, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, source, json_get(v, "source"), &m->source, err)) < 0 ||
-	    (ret = json_read_strv(OCI_DOC, options, json_get(v, "options"), &m->options, err)) < 0)
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, dest, d, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, dest, d, &m->destination, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, type, json_get(v, "type"), &m->type, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, source, json_get(v, "source"), &m->source, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_strv(OCI_DOC, options, json_get(v, "options"), &m->options, err);
+	if (ret < 0)
 		return ret;
 	if (m->destination[0] == '\0')
 		return krun_make_error(err, 0, "%s: %s must not be empty", OCI_DOC, dest);
@@ -113,9 +133,14 @@ static int parse_namespace(yajl_val v, const char *path, struct oci_config *cfg,
 	yajl_val type = json_get(v, "type");
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, path, v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, type_path, type, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, type_path, type, &ns->type, err)) < 0)
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, type_path, type, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, type_path, type, &ns->type, err);
+	if (ret < 0)
 		return ret;
 	cfg->n_namespaces++; /* from here on ns is owned by cfg */
 	ret = json_read_string(OCI_DOC, ns_path, json_get(v, "path"), &ns->path, err);
@@ -155,21 +180,27 @@ static int parse_id_mapping(yajl_val v, const char *path, struct oci_id_mapping 
 {
 	static const char *const keys[] = { "containerID", "hostID", "size" };
 	uint32_t *fields[] = { &m->container_id, &m->host_id, &m->size };
-	int ret = json_expect_object(OCI_DOC, path, v, err);
+	int ret;
 
-	for (size_t i = 0; ret == 0 && i < ARRAY_SIZE(keys); i++) {
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		cleanup_free char *key_path = json_path(path, keys[i]);
 		yajl_val field = json_get(v, keys[i]);
 		uint64_t n = 0;
 
 		ret = json_require(OCI_DOC, key_path, field, err);
-		if (ret == 0)
-			ret = json_read_uint(OCI_DOC, key_path, field, UINT32_MAX, &n, err);
+		if (ret < 0)
+			return ret;
+		ret = json_read_uint(OCI_DOC, key_path, field, UINT32_MAX, &n, err);
+		if (ret < 0)
+			return ret;
 		*fields[i] = n;
 	}
-	if (ret == 0 && m->size == 0)
+	if (m->size == 0)
 		return krun_make_error(err, 0, "%s: %s.size must not be 0", OCI_DOC, path);
-	return ret;
+	return 0;
 }
 
 static int parse_id_mappings(yajl_val parent, const char *key, struct oci_id_mapping **out,
@@ -201,17 +232,22 @@ static int parse_linux(yajl_val v, struct oci_config *cfg, krun_error_t *err)
 	ret = json_expect_object(OCI_DOC, "linux", v, err);
 	if (ret < 0 || !v)
 		return ret;
-	if ((ret = oci_resources_parse(OCI_DOC, "linux.resources", json_get(v, "resources"),
-				       &cfg->resources, err)) < 0 ||
-	    (ret = parse_namespaces(json_get(v, "namespaces"), cfg, err)) < 0 ||
-	    (ret = parse_id_mappings(v, "uidMappings", &cfg->uid_mappings, &cfg->n_uid_mappings,
-				     err)) < 0 ||
-	    (ret = parse_id_mappings(v, "gidMappings", &cfg->gid_mappings, &cfg->n_gid_mappings,
-				     err)) < 0)
+	ret = oci_resources_parse(OCI_DOC, "linux.resources", json_get(v, "resources"),
+				  &cfg->resources, err);
+	if (ret < 0)
 		return ret;
-	if ((ret = json_read_string(OCI_DOC, "linux.rootfsPropagation",
-				    json_get(v, "rootfsPropagation"), &cfg->rootfs_propagation,
-				    err)) < 0)
+	ret = parse_namespaces(json_get(v, "namespaces"), cfg, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_id_mappings(v, "uidMappings", &cfg->uid_mappings, &cfg->n_uid_mappings, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_id_mappings(v, "gidMappings", &cfg->gid_mappings, &cfg->n_gid_mappings, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, "linux.rootfsPropagation", json_get(v, "rootfsPropagation"),
+			       &cfg->rootfs_propagation, err);
+	if (ret < 0)
 		return ret;
 	return json_read_string(OCI_DOC, "linux.cgroupsPath", json_get(v, "cgroupsPath"),
 				&cfg->cgroups_path, err);
@@ -223,25 +259,39 @@ static int parse_document(yajl_val doc, struct oci_config *cfg, krun_error_t *er
 	yajl_val process = json_get(doc, "process");
 	int ret;
 
-	if ((ret = json_require(OCI_DOC, "ociVersion", version, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, "ociVersion", version, &cfg->oci_version, err)) < 0 ||
-	    (ret = parse_root(json_get(doc, "root"), cfg, err)) < 0)
+	ret = json_require(OCI_DOC, "ociVersion", version, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, "ociVersion", version, &cfg->oci_version, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_root(json_get(doc, "root"), cfg, err);
+	if (ret < 0)
 		return ret;
 	cfg->has_process = process != NULL;
-	if (process && (ret = oci_parse_process(process, &cfg->process, err)) < 0)
+	if (process) {
+		ret = oci_parse_process(process, &cfg->process, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = json_read_string(OCI_DOC, "hostname", json_get(doc, "hostname"), &cfg->hostname, err);
+	if (ret < 0)
 		return ret;
-	if ((ret = json_read_string(OCI_DOC, "hostname", json_get(doc, "hostname"), &cfg->hostname,
-				    err)) < 0 ||
-	    (ret = parse_mounts(json_get(doc, "mounts"), cfg, err)) < 0 ||
-	    (ret = parse_annotations(json_get(doc, "annotations"), cfg, err)) < 0 ||
-	    (ret = oci_hooks_parse(json_get(doc, "hooks"), &cfg->hooks, err)) < 0)
+	ret = parse_mounts(json_get(doc, "mounts"), cfg, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_annotations(json_get(doc, "annotations"), cfg, err);
+	if (ret < 0)
+		return ret;
+	ret = oci_hooks_parse(json_get(doc, "hooks"), &cfg->hooks, err);
+	if (ret < 0)
 		return ret;
 	return parse_linux(json_get(doc, "linux"), cfg, err);
 }
 
 int oci_config_parse(const char *text, size_t len, struct oci_config **out, krun_error_t *err)
 {
-	struct oci_config *cfg;
+	cleanup_oci_config struct oci_config *cfg = NULL;
 	yajl_val doc;
 	int ret;
 
@@ -251,11 +301,9 @@ int oci_config_parse(const char *text, size_t len, struct oci_config **out, krun
 	cfg = xzalloc(sizeof(*cfg));
 	ret = parse_document(doc, cfg, err);
 	yajl_tree_free(doc);
-	if (ret < 0) {
-		oci_config_free(cfg);
+	if (ret < 0)
 		return ret;
-	}
-	*out = cfg;
+	*out = steal_ptr(&cfg);
 	return 0;
 }
 

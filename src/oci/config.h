@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "annotations/json.h"
-#include "hooks.h"
-#include "resources.h"
+#include "oci/hooks.h"
+#include "oci/resources.h"
 #include "util/error.h"
 
 /* config.json is read whole; podman's largest are well below this. */
@@ -96,6 +96,11 @@ int oci_config_load(const char *bundle, struct oci_config **out, char **raw, siz
 		    krun_error_t *err);
 
 void oci_config_free(struct oci_config *cfg);
+static inline void cleanup_oci_configp(struct oci_config **cfg)
+{
+	oci_config_free(*cfg);
+}
+#define cleanup_oci_config __attribute__((cleanup(cleanup_oci_configp)))
 
 /* The value of annotation key, or NULL. */
 const char *oci_config_annotation(const struct oci_config *cfg, const char *key);

@@ -1,5 +1,5 @@
 /* config.json: the process object. */
-#include "config.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <string.h>
@@ -51,12 +51,18 @@ static int parse_user(yajl_val v, struct oci_user *u, krun_error_t *err)
 	if (ret < 0 || !v)
 		return ret;
 	m = json_get(v, "uid");
-	if ((ret = json_require(OCI_DOC, "process.user.uid", m, err)) < 0 ||
-	    (ret = json_read_uint(OCI_DOC, "process.user.uid", m, UINT32_MAX, &uid, err)) < 0)
+	ret = json_require(OCI_DOC, "process.user.uid", m, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_uint(OCI_DOC, "process.user.uid", m, UINT32_MAX, &uid, err);
+	if (ret < 0)
 		return ret;
 	m = json_get(v, "gid");
-	if ((ret = json_require(OCI_DOC, "process.user.gid", m, err)) < 0 ||
-	    (ret = json_read_uint(OCI_DOC, "process.user.gid", m, UINT32_MAX, &gid, err)) < 0)
+	ret = json_require(OCI_DOC, "process.user.gid", m, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_uint(OCI_DOC, "process.user.gid", m, UINT32_MAX, &gid, err);
+	if (ret < 0)
 		return ret;
 	m = json_get(v, "umask");
 	ret = json_read_uint(OCI_DOC, "process.user.umask", m, 0777, &umask, err);
@@ -77,17 +83,27 @@ static int parse_rlimit(yajl_val v, const char *path, struct oci_process *p, kru
 	cleanup_free char *hard_path = json_path(path, "hard");
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, path, v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, type_path, json_get(v, "type"), err)) < 0 ||
-	    (ret = json_require(OCI_DOC, soft_path, json_get(v, "soft"), err)) < 0 ||
-	    (ret = json_require(OCI_DOC, hard_path, json_get(v, "hard"), err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, type_path, json_get(v, "type"), &r->type, err)) < 0)
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, type_path, json_get(v, "type"), err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, soft_path, json_get(v, "soft"), err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, hard_path, json_get(v, "hard"), err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, type_path, json_get(v, "type"), &r->type, err);
+	if (ret < 0)
 		return ret;
 	p->n_rlimits++; /* from here on r->type is owned by p */
-	if ((ret = json_read_uint(OCI_DOC, soft_path, json_get(v, "soft"), UINT64_MAX, &r->soft,
-				  err)) < 0 ||
-	    (ret = json_read_uint(OCI_DOC, hard_path, json_get(v, "hard"), UINT64_MAX, &r->hard,
-				  err)) < 0)
+	ret = json_read_uint(OCI_DOC, soft_path, json_get(v, "soft"), UINT64_MAX, &r->soft, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_uint(OCI_DOC, hard_path, json_get(v, "hard"), UINT64_MAX, &r->hard, err);
+	if (ret < 0)
 		return ret;
 	if (!known_rlimit(r->type))
 		return krun_make_error(err, 0, "%s: %s `%s` is not a known resource limit", OCI_DOC,
@@ -150,13 +166,19 @@ static int parse_args_cwd(yajl_val v, struct oci_process *p, krun_error_t *err)
 	yajl_val args = json_get(v, "args"), cwd = json_get(v, "cwd");
 	int ret;
 
-	if ((ret = json_require(OCI_DOC, "process.args", args, err)) < 0 ||
-	    (ret = json_read_strv(OCI_DOC, "process.args", args, &p->args, err)) < 0)
+	ret = json_require(OCI_DOC, "process.args", args, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_strv(OCI_DOC, "process.args", args, &p->args, err);
+	if (ret < 0)
 		return ret;
 	if (p->args.n == 0)
 		return krun_make_error(err, 0, "%s: process.args must not be empty", OCI_DOC);
-	if ((ret = json_require(OCI_DOC, "process.cwd", cwd, err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, "process.cwd", cwd, &p->cwd, err)) < 0)
+	ret = json_require(OCI_DOC, "process.cwd", cwd, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, "process.cwd", cwd, &p->cwd, err);
+	if (ret < 0)
 		return ret;
 	if (p->cwd[0] != '/')
 		return krun_make_error(err, 0, "%s: process.cwd `%s` must be an absolute path",
@@ -168,15 +190,28 @@ int oci_parse_process(yajl_val v, struct oci_process *p, krun_error_t *err)
 {
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, "process", v, err)) < 0 ||
-	    (ret = json_read_bool(OCI_DOC, "process.terminal", json_get(v, "terminal"),
-				  &p->terminal, err)) < 0 ||
-	    (ret = parse_args_cwd(v, p, err)) < 0 ||
-	    (ret = json_read_strv(OCI_DOC, "process.env", json_get(v, "env"), &p->env, err)) < 0 ||
-	    (ret = parse_user(json_get(v, "user"), &p->user, err)) < 0 ||
-	    (ret = parse_rlimits(json_get(v, "rlimits"), p, err)) < 0 ||
-	    (ret = json_read_bool(OCI_DOC, "process.noNewPrivileges",
-				  json_get(v, "noNewPrivileges"), &p->no_new_privileges, err)) < 0)
+	ret = json_expect_object(OCI_DOC, "process", v, err);
+	if (ret < 0)
+		return ret;
+	ret =
+	    json_read_bool(OCI_DOC, "process.terminal", json_get(v, "terminal"), &p->terminal, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_args_cwd(v, p, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_strv(OCI_DOC, "process.env", json_get(v, "env"), &p->env, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_user(json_get(v, "user"), &p->user, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_rlimits(json_get(v, "rlimits"), p, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_bool(OCI_DOC, "process.noNewPrivileges", json_get(v, "noNewPrivileges"),
+			     &p->no_new_privileges, err);
+	if (ret < 0)
 		return ret;
 	return parse_capabilities(json_get(v, "capabilities"), p, err);
 }

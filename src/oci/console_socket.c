@@ -1,5 +1,5 @@
 /* The host pty of a terminal container, and handing its master over --console-socket. */
-#include "console_socket.h"
+#include "oci/console_socket.h"
 #include "util/util.h"
 
 #include <errno.h>

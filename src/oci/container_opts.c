@@ -1,5 +1,6 @@
-#include "container_opts.h"
-#include "cli.h"
+/* Parsing the options of `create` and `run` and the container id they name. */
+#include "oci/container_opts.h"
+#include "oci/cli.h"
 
 #include <getopt.h>
 #include <limits.h>

@@ -1,15 +1,17 @@
-#include "container_process.h"
-#include "console_socket.h"
-#include "hooks.h"
-#include "log.h"
-#include "mounts.h"
-#include "start_socket.h"
-#include "status.h"
-#include "sync.h"
+/* The container process, from clone to power-off: namespaces, mounts, console, hooks, the
+ * wait for `start`, then the VMM. Its exit status is the workload's. */
+#include "oci/container_process.h"
+#include "oci/console_socket.h"
+#include "oci/hooks.h"
+#include "oci/log.h"
+#include "oci/mounts.h"
+#include "oci/start_socket.h"
+#include "oci/status.h"
+#include "oci/sync.h"
 #include "confine/confine.h"
 #include "util/util.h"
-#include "vm/kvm.h"
 #include "machine/machine.h"
+#include "vm/kvm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,22 +45,41 @@ static int take_console(const struct container_child *c, krun_error_t *err)
 	int ret;
 
 	ret = pty_open(&master, &slave, 0, 0, err);
-	if (ret == 0)
-		ret = console_socket_send_fd(c->console_sock, master, NULL, err);
-	if (ret == 0)
-		ret = pty_become_controlling(slave, err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = console_socket_send_fd(c->console_sock, master, NULL, err);
+	if (ret < 0)
+		return ret;
+	return pty_become_controlling(slave, err);
 }
 
-/* Our pid as the host sees it; the parent tells it, since in a new pid namespace we are 1. */
-static pid_t host_pid;
+/* What the VMM opens by name, kept open from before the user namespace: the host's
+ * directories on the way there may be closed to its root. */
+struct vm_paths {
+	char *root, *kernel, *init;
+	int root_fd; /* behind root, when set */
+	int kvm;     /* /dev/kvm, opened before the user namespace; -1: not yet */
+};
 
-static int run_hooks(const struct container_child *c, const struct oci_hook *hooks, size_t n,
+/* What the container process carries from one phase to the next, clone to power-off. */
+struct child_ctx {
+	const struct container_child *c;
+	/* Our pid as the host sees it; the parent tells it, since in a new pid namespace we
+	 * are 1. */
+	pid_t host_pid;
+	struct vm_paths paths;
+	/* The VMM keeps no capability the container's bounding set lacks (no capabilities
+	 * object: all of them). Read by the VMM when it confines itself. */
+	struct confine_config confine;
+};
+
+static int run_hooks(const struct child_ctx *ctx, const struct oci_hook *hooks, size_t n,
 		     const char *phase, enum container_status st, krun_error_t *err)
 {
+	const struct container_child *c = ctx->c;
 	struct container_state s = {
 		.id = (char *)c->id,
-		.pid = host_pid,
+		.pid = ctx->host_pid,
 		.bundle = c->bundle->path,
 	};
 	cleanup_free char *json = NULL;
@@ -72,18 +93,13 @@ static int run_hooks(const struct container_child *c, const struct oci_hook *hoo
 
 static int talk_to_parent(const struct container_child *c, enum sync_type say, krun_error_t *err)
 {
-	if (sync_send(c->sync_fd, say, NULL) < 0 || sync_wait(c->sync_fd, SYNC_GO, err) < 0)
-		return krun_make_error(err, 0, "the runtime went away during set-up");
-	return 0;
-}
+	int ret;
 
-/* What the VMM opens by name, kept open from before the user namespace: the host's
- * directories on the way there may be closed to its root. */
-static struct vm_paths {
-	char *root, *kernel, *init;
-	int root_fd; /* behind root, when set */
-	int kvm;     /* /dev/kvm, opened before the user namespace; -1: not yet */
-} vm_paths = { .kvm = -1 };
+	ret = sync_send(c->sync_fd, say, NULL, err);
+	if (ret < 0)
+		return ret;
+	return sync_wait(c->sync_fd, SYNC_GO, err);
+}
 
 static int keep_path(const char *path, char **out, int *fd_out, krun_error_t *err)
 {
@@ -98,51 +114,118 @@ static int keep_path(const char *path, char **out, int *fd_out, krun_error_t *er
 	return 0;
 }
 
-/* /dev/kvm too: its node refuses the user namespace's root. And /proc/self must stay ours
- * once we are that root (changing ids made us undumpable). */
-static int enter_user_namespace(const struct container_child *c, krun_error_t *err)
+/* The kernel and the init, unless kept already. */
+static int keep_boot_files(struct vm_paths *paths, const struct bundle *b, krun_error_t *err)
 {
 	int ret;
 
-	if ((ret = keep_path(c->bundle->rootfs, &vm_paths.root, &vm_paths.root_fd, err)) < 0 ||
-	    (ret = keep_path(c->bundle->kernel_path, &vm_paths.kernel, NULL, err)) < 0 ||
-	    (ret = keep_path(c->bundle->init_path, &vm_paths.init, NULL, err)) < 0)
+	if (!paths->kernel) {
+		ret = keep_path(b->kernel_path, &paths->kernel, NULL, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (!paths->init)
+		return keep_path(b->init_path, &paths->init, NULL, err);
+	return 0;
+}
+
+/* /dev/kvm too: its node refuses the user namespace's root. And /proc/self must stay ours
+ * once we are that root (changing ids made us undumpable). */
+static int enter_user_namespace(struct child_ctx *ctx, krun_error_t *err)
+{
+	const struct container_child *c = ctx->c;
+	int ret;
+
+	ret = keep_path(c->bundle->rootfs, &ctx->paths.root, &ctx->paths.root_fd, err);
+	if (ret < 0)
 		return ret;
-	vm_paths.kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
-	if ((ret = ns_enter_user(c->ns, err)) < 0 ||
-	    (c->ns->new_user && (ret = talk_to_parent(c, SYNC_USERNS, err)) < 0) ||
-	    (ret = ns_become_root(err)) < 0)
+	ret = keep_boot_files(&ctx->paths, c->bundle, err);
+	if (ret < 0)
+		return ret;
+	ctx->paths.kvm = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+	ret = ns_enter_user(c->ns, err);
+	if (ret < 0)
+		return ret;
+	if (c->ns->new_user) {
+		ret = talk_to_parent(c, SYNC_USERNS, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = ns_become_root(err);
+	if (ret < 0)
 		return ret;
 	prctl(PR_SET_DUMPABLE, 1);
 	return 0;
 }
 
-static int set_up(const struct container_child *c, krun_error_t *err)
+/* The namespaces the container joins or gets first, and the mounts made in them. */
+static int make_namespaces(const struct container_child *c, krun_error_t *err)
 {
 	const struct oci_config *cfg = c->bundle->cfg;
-	char pid_text[16];
 	int ret;
 
-	if ((ret = sync_wait(c->sync_fd, SYNC_GO, err)) < 0 ||
-	    (ret = ns_join_paths(c->ns, err)) < 0 ||
-	    (ret = ns_unshare(c->ns->unshare_flags, err)) < 0 ||
-	    (ret = mounts_setup(cfg, c->bundle->path, c->bundle->rootfs, err)) < 0)
+	ret = ns_join_paths(c->ns, err);
+	if (ret < 0)
+		return ret;
+	ret = ns_unshare(c->ns->unshare_flags, err);
+	if (ret < 0)
+		return ret;
+	ret = mounts_setup(cfg, c->bundle->path, c->bundle->rootfs, err);
+	if (ret < 0)
 		return ret;
 	if ((c->ns->unshare_flags & CLONE_NEWUTS) && cfg->hostname &&
 	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return krun_make_error(err, errno, "set the host name `%s`", cfg->hostname);
-	if (c->console_sock >= 0 && (ret = take_console(c, err)) < 0)
+	return 0;
+}
+
+/* Tells the parent the mounts are made; its answer is our host pid, which hooks are given. */
+static int report_mounted(struct child_ctx *ctx, krun_error_t *err)
+{
+	int fd = ctx->c->sync_fd;
+	char pid_text[16];
+	int ret;
+
+	ret = sync_send(fd, SYNC_MOUNTED, NULL, err);
+	if (ret < 0)
 		return ret;
-	if (ns_plan_has_user(c->ns) && (ret = enter_user_namespace(c, err)) < 0)
+	ret = sync_wait_text(fd, SYNC_GO, pid_text, sizeof(pid_text), err);
+	if (ret < 0)
 		return ret;
-	if ((ret = ns_unshare(c->ns->late_flags, err)) < 0)
+	ctx->host_pid = atoi(pid_text);
+	return 0;
+}
+
+static int set_up(struct child_ctx *ctx, krun_error_t *err)
+{
+	const struct container_child *c = ctx->c;
+	const struct oci_hooks *h = &c->bundle->cfg->hooks;
+	int ret;
+
+	ret = sync_wait(c->sync_fd, SYNC_GO, err);
+	if (ret < 0)
 		return ret;
-	if (sync_send(c->sync_fd, SYNC_MOUNTED, NULL) < 0 ||
-	    sync_wait_text(c->sync_fd, SYNC_GO, pid_text, sizeof(pid_text), err) < 0)
-		return krun_make_error(err, 0, "the runtime went away during set-up");
-	host_pid = atoi(pid_text);
-	return run_hooks(c, cfg->hooks.create_container, cfg->hooks.n_create_container,
-			 "createContainer", CONTAINER_CREATED, err);
+	ret = make_namespaces(c, err);
+	if (ret < 0)
+		return ret;
+	if (c->console_sock >= 0) {
+		ret = take_console(c, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (ns_plan_has_user(c->ns)) {
+		ret = enter_user_namespace(ctx, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = ns_unshare(c->ns->late_flags, err);
+	if (ret < 0)
+		return ret;
+	ret = report_mounted(ctx, err);
+	if (ret < 0)
+		return ret;
+	return run_hooks(ctx, h->create_container, h->n_create_container, "createContainer",
+			 CONTAINER_CREATED, err);
 }
 
 /* Without krun.cpus the VM gets as many vCPUs as CPUs this process may run on, counted
@@ -172,45 +255,44 @@ static bool may_bind_privileged_ports(const struct oci_process *p)
 	return false;
 }
 
-/* The VMM keeps no capability the container's bounding set lacks (no capabilities object:
- * all of them). */
-static struct confine_config confine_cfg;
-
 static int confine_vmm(void *opaque, krun_error_t *err)
 {
 	return confine_apply(opaque, err);
 }
 
-static void fill_confine(const struct oci_process *p, struct machine_config *m)
+static void fill_confine(struct child_ctx *ctx, struct machine_config *m)
 {
+	const struct oci_process *p = &ctx->c->bundle->cfg->process;
 	const struct strv *bounding = &p->capabilities.bounding;
 
-	confine_cfg.bounding =
+	ctx->confine.bounding =
 	    p->has_capabilities
 		? confine_caps_from_names((const char *const *)bounding->v, bounding->n)
 		: confine_caps_all();
 	m->confine = confine_vmm;
-	m->confine_opaque = &confine_cfg;
+	m->confine_opaque = &ctx->confine;
 }
 
 static const struct machine_log vmm_log = { log_error, log_warning, log_debug };
 
-static void fill_machine(const struct container_child *c, struct machine_config *m)
+static void fill_machine(struct child_ctx *ctx, struct machine_config *m)
 {
+	const struct container_child *c = ctx->c;
 	const struct bundle *b = c->bundle;
+	const struct vm_paths *paths = &ctx->paths;
 
-	m->kvm_fd = vm_paths.kvm;
+	m->kvm_fd = paths->kvm;
 	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
-	m->kernel_path = vm_paths.kernel ? vm_paths.kernel : b->kernel_path;
+	m->kernel_path = paths->kernel ? paths->kernel : b->kernel_path;
 	m->kernel_custom = b->kernel_fd >= 0;
 	m->kernel_cmdline_extra = b->vm.kernel_cmdline;
 	m->nested_virt = b->vm.nested_virt;
 	m->debug = c->g->debug;
 	m->log = &vmm_log;
-	m->root_path = vm_paths.root ? vm_paths.root : b->rootfs;
+	m->root_path = paths->root ? paths->root : b->rootfs;
 	m->root_tag = b->vm.virtiofs_tag;
-	m->init_path = vm_paths.init ? vm_paths.init : b->init_path;
+	m->init_path = paths->init ? paths->init : b->init_path;
 	m->config_json = b->config_json;
 	m->config_json_len = b->config_json_len;
 	m->tsi = !b->vm.use_passt;
@@ -219,7 +301,7 @@ static void fill_machine(const struct container_child *c, struct machine_config 
 	m->stdout_fd = STDOUT_FILENO;
 	m->stderr_fd = STDERR_FILENO;
 	m->terminal = b->cfg->process.terminal;
-	fill_confine(&b->cfg->process, m);
+	fill_confine(ctx, m);
 }
 
 /* A Kubernetes pod's sandbox ("pause") container only holds the pod's namespaces: it gets
@@ -250,35 +332,38 @@ static int hold_namespaces(void)
 /* From here on the VMM names nothing of the host but what it holds open (src/confine/root.c):
  * the kernel, the init and /dev/kvm are kept first, the root is served from a copy of its
  * mount tree. KVM is checked here, while /sys still tells kvm_pvm apart. */
-static int enter_vmm_root(const struct container_child *c, krun_error_t *err)
+static int enter_vmm_root(struct child_ctx *ctx, krun_error_t *err)
 {
-	const struct bundle *b = c->bundle;
+	const struct bundle *b = ctx->c->bundle;
+	struct vm_paths *paths = &ctx->paths;
 	cleanup_close int root = -1;
 	int kvm, tree, ret;
 
-	if ((!vm_paths.kernel &&
-	     (ret = keep_path(b->kernel_path, &vm_paths.kernel, NULL, err)) < 0) ||
-	    (!vm_paths.init && (ret = keep_path(b->init_path, &vm_paths.init, NULL, err)) < 0) ||
-	    (ret = kvm_open(vm_paths.kvm, false, &kvm, err)) < 0)
+	ret = keep_boot_files(paths, b, err);
+	if (ret < 0)
 		return ret;
-	close_and_reset(&vm_paths.kvm);
-	vm_paths.kvm = kvm;
-	root = open(vm_paths.root ? vm_paths.root : b->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ret = kvm_open(paths->kvm, false, &kvm, err);
+	if (ret < 0)
+		return ret;
+	close_and_reset(&paths->kvm);
+	paths->kvm = kvm;
+	root = open(paths->root ? paths->root : b->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return krun_make_error(err, errno, "open the container root `%s`", b->rootfs);
-	if ((ret = confine_root(root, &tree, err)) < 0)
+	ret = confine_root(root, &tree, err);
+	if (ret < 0)
 		return ret;
 	/* A directory fd of the old tree would lead out of the new root by "..". */
-	close(steal_fd(&root));
-	if (vm_paths.root)
-		close(vm_paths.root_fd);
-	free(vm_paths.root);
-	xasprintf(&vm_paths.root, "/proc/self/fd/%d", tree);
+	close_and_reset(&root);
+	close_and_reset(&paths->root_fd);
+	free(paths->root);
+	xasprintf(&paths->root, "/proc/self/fd/%d", tree);
 	return confine_no_directory_fds(tree, err);
 }
 
-static int boot(const struct container_child *c, int *status, krun_error_t *err)
+static int boot(struct child_ctx *ctx, int *status, krun_error_t *err)
 {
+	const struct container_child *c = ctx->c;
 	struct machine_config m = { 0 };
 	int ret;
 
@@ -287,17 +372,19 @@ static int boot(const struct container_child *c, int *status, krun_error_t *err)
 		return 0;
 	}
 	prctl(PR_SET_NAME, "krun");
-	if ((ret = enter_vmm_root(c, err)) < 0)
+	ret = enter_vmm_root(ctx, err);
+	if (ret < 0)
 		return ret;
-	fill_machine(c, &m);
-	log_debug("container %s: %u vCPUs, %llu MiB, kernel %s, init %s, root %s", c->id, m.cpus,
-		  (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);
+	fill_machine(ctx, &m);
+	log_debug("container `%s`: %u vCPUs, %llu MiB, kernel `%s`, init `%s`, root `%s`", c->id,
+		  m.cpus, (unsigned long long)m.ram_mib, m.kernel_path, m.init_path, m.root_path);
 	return machine_run(&m, status, err);
 }
 
 /* Waits for `start`, runs the startContainer hooks and tells `start` how they went. */
-static int wait_for_start(const struct container_child *c, int listener, krun_error_t *err)
+static int wait_for_start(const struct child_ctx *ctx, int listener, krun_error_t *err)
 {
+	const struct container_child *c = ctx->c;
 	const struct oci_hooks *h = &c->bundle->cfg->hooks;
 	sigset_t forwarded;
 	int conn, ret;
@@ -315,35 +402,41 @@ static int wait_for_start(const struct container_child *c, int listener, krun_er
 	sigprocmask(SIG_BLOCK, &forwarded, NULL);
 	if (conn < 0)
 		return conn;
-	ret = run_hooks(c, h->start_container, h->n_start_container, "startContainer",
+	ret = run_hooks(ctx, h->start_container, h->n_start_container, "startContainer",
 			CONTAINER_RUNNING, err);
 	start_socket_reply(conn, ret < 0 ? (*err)->msg : NULL);
 	return ret;
 }
 
+static __attribute__((noreturn)) void fail_to_start(krun_error_t err)
+{
+	log_error(err ? err->msg : "the container failed to start");
+	_exit(1);
+}
+
 void container_process_main(const struct container_child *c)
 {
+	struct child_ctx ctx = { .c = c, .paths.root_fd = -1, .paths.kvm = -1 };
 	krun_error_t err = NULL;
 	int status = 1, ret;
 
 	reset_signals();
-	ret = set_up(c, &err);
+	ret = set_up(&ctx, &err);
 	if (ret < 0) {
-		sync_send(c->sync_fd, SYNC_ERROR, err ? err->msg : "container set-up failed");
+		sync_send(c->sync_fd, SYNC_ERROR, err ? err->msg : "container set-up failed", NULL);
 		_exit(1);
 	}
-	if (sync_send(c->sync_fd, SYNC_READY, NULL) < 0)
+	if (sync_send(c->sync_fd, SYNC_READY, NULL, NULL) < 0)
 		_exit(1);
 	close(c->sync_fd);
 	if (c->console_sock >= 0)
 		close(c->console_sock);
-	ret = wait_for_start(c, c->start_listener, &err);
+	ret = wait_for_start(&ctx, c->start_listener, &err);
 	close(c->start_listener);
-	if (ret == 0)
-		ret = boot(c, &status, &err);
-	if (ret < 0) {
-		log_error(err ? err->msg : "the container failed to start");
-		_exit(1);
-	}
+	if (ret < 0)
+		fail_to_start(err);
+	ret = boot(&ctx, &status, &err);
+	if (ret < 0)
+		fail_to_start(err);
 	_exit(status);
 }

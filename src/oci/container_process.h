@@ -5,9 +5,9 @@
 #define KRUN_OCI_CONTAINER_PROCESS_H
 
 #include <stdbool.h>
-#include "bundle.h"
-#include "cli.h"
-#include "namespaces.h"
+#include "oci/bundle.h"
+#include "oci/cli.h"
+#include "oci/namespaces.h"
 
 struct container_child {
 	const struct cli_globals *g;

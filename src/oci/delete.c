@@ -1,8 +1,8 @@
 /* krun delete [--force] ID: removes a stopped (or created) container; --force kills a
  * running one first and succeeds when there is nothing to delete. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 
 #include <errno.h>
 
@@ -30,15 +30,19 @@ int krun_cmd_delete(const struct cli_globals *g, int argc, char **argv, krun_err
 		krun_error_release(err);
 		return 0;
 	}
-	if (ret == 0)
-		ret = status_get(s, &st, err);
+	if (ret < 0)
+		return ret;
+	ret = status_get(s, &st, err);
 	if (ret < 0)
 		return ret;
 	if (!force && (st == CONTAINER_RUNNING || st == CONTAINER_PAUSED))
 		return krun_make_error(err, 0,
 				       "container `%s` is %s: stop it first, or use --force", s->id,
 				       status_name(st));
-	if (st != CONTAINER_STOPPED && (ret = launch_kill_and_wait(s, err)) < 0)
-		return ret;
+	if (st != CONTAINER_STOPPED) {
+		ret = launch_kill_and_wait(s, err);
+		if (ret < 0)
+			return ret;
+	}
 	return launch_cleanup(s, err);
 }

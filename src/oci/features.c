@@ -1,7 +1,7 @@
 /* krun features: what this runtime recognises, as the OCI features structure that CRI-O and
  * containerd read at start-up. Fixed at build time, not probed on the host. */
-#include "spec_features.h"
-#include "verbs.h"
+#include "oci/spec_features.h"
+#include "oci/verbs.h"
 #include "annotations/vm_keys.h"
 #include "util/json_gen.h"
 #include "util/util.h"

@@ -1,6 +1,6 @@
 /* OCI hooks: the config.json "hooks" object, and running one phase's list on the host. */
-#include "hooks.h"
-#include "config.h"
+#include "oci/hooks.h"
+#include "oci/config.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -48,15 +48,23 @@ static int parse_hook(yajl_val v, const char *path, struct oci_hook *hook, krun_
 	int64_t t = 0;
 	int ret;
 
-	if ((ret = json_expect_object(OCI_DOC, path, v, err)) < 0 ||
-	    (ret = json_require(OCI_DOC, path_key, json_get(v, "path"), err)) < 0 ||
-	    (ret = json_read_string(OCI_DOC, path_key, json_get(v, "path"), &hook->path, err)) < 0)
+	ret = json_expect_object(OCI_DOC, path, v, err);
+	if (ret < 0)
+		return ret;
+	ret = json_require(OCI_DOC, path_key, json_get(v, "path"), err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(OCI_DOC, path_key, json_get(v, "path"), &hook->path, err);
+	if (ret < 0)
 		return ret;
 	if (hook->path[0] != '/')
 		return krun_make_error(err, 0, "%s: %s must be an absolute path", OCI_DOC,
 				       path_key);
-	if ((ret = json_read_strv(OCI_DOC, args_key, json_get(v, "args"), &hook->args, err)) < 0 ||
-	    (ret = json_read_strv(OCI_DOC, env_key, json_get(v, "env"), &hook->env, err)) < 0)
+	ret = json_read_strv(OCI_DOC, args_key, json_get(v, "args"), &hook->args, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_strv(OCI_DOC, env_key, json_get(v, "env"), &hook->env, err);
+	if (ret < 0)
 		return ret;
 	timeout = json_get(v, "timeout");
 	ret = json_read_int(OCI_DOC, timeout_key, timeout, 1, INT_MAX, &t, err);
@@ -181,6 +189,12 @@ struct hook_child {
 	int in_fd; /* write end of the hook's stdin, O_NONBLOCK */
 };
 
+static void hook_child_release(struct hook_child *c)
+{
+	close_and_reset(&c->pidfd);
+	close_and_reset(&c->in_fd);
+}
+
 static void reap(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -226,16 +240,16 @@ static int spawn(const struct oci_hook *h, struct hook_child *c, krun_error_t *e
 	report_r = report[0];
 	report_w = report[1];
 	ret = move_above_stdio(&in_r);
-	if (ret == 0 && fcntl(c->in_fd, F_SETFL, O_NONBLOCK) < 0)
-		ret = -errno;
 	if (ret < 0)
 		return krun_make_error(err, -ret, "cannot set up its stdin pipe");
+	if (fcntl(c->in_fd, F_SETFL, O_NONBLOCK) < 0)
+		return krun_make_error(err, errno, "cannot set up its stdin pipe");
 	c->pid = fork();
 	if (c->pid < 0)
 		return krun_make_error(err, errno, "cannot fork");
 	if (c->pid == 0)
 		child_exec(in_r, report_w, h->path, argv, envp);
-	close(steal_fd(&report_w));
+	close_and_reset(&report_w);
 	c->pidfd = syscall(SYS_pidfd_open, c->pid, 0);
 	if (c->pidfd < 0) {
 		ret = errno;
@@ -284,7 +298,7 @@ static void feed(int *fd, const char *buf, size_t len, size_t *off)
 			break; /* EPIPE: the hook does not want the rest */
 		*off += n;
 	}
-	close(steal_fd(fd));
+	close_and_reset(fd);
 }
 
 static long long now_ms(void)
@@ -338,26 +352,24 @@ static int exit_status(pid_t pid, krun_error_t *err)
 
 static int run_one(const struct oci_hook *h, const char *state, size_t len, krun_error_t *err)
 {
-	struct hook_child c = { .pid = -1, .pidfd = -1, .in_fd = -1 };
+	__attribute__((cleanup(hook_child_release))) struct hook_child c = {
+		.pid = -1,
+		.pidfd = -1,
+		.in_fd = -1,
+	};
 	long long deadline = h->has_timeout ? now_ms() + h->timeout * 1000LL : -1;
 	int ret;
 
 	ret = spawn(h, &c, err);
-	if (ret == 0) {
-		ret = wait_exit(&c, deadline, state, len, err);
-		if (ret == -ETIMEDOUT) {
-			kill(c.pid, SIGKILL);
-			reap(c.pid);
-			ret = krun_make_error(err, 0, "timed out after %d s", h->timeout);
-		} else if (ret == 0) {
-			ret = exit_status(c.pid, err);
-		} else {
-			kill(c.pid, SIGKILL);
-			reap(c.pid);
-		}
-	}
-	cleanup_closep(&c.pidfd);
-	cleanup_closep(&c.in_fd);
+	if (ret < 0)
+		return ret;
+	ret = wait_exit(&c, deadline, state, len, err);
+	if (ret == 0)
+		return exit_status(c.pid, err);
+	kill(c.pid, SIGKILL);
+	reap(c.pid);
+	if (ret == -ETIMEDOUT)
+		return krun_make_error(err, 0, "timed out after %d s", h->timeout);
 	return ret;
 }
 

@@ -1,4 +1,6 @@
-#include "id_verb.h"
+/* What the verbs acting on an existing container share: `VERB [options] ID` and finding
+ * that container in the state root. */
+#include "oci/id_verb.h"
 
 #include <string.h>
 
@@ -25,9 +27,10 @@ int id_verb_parse(int argc, char **argv, const char **id, krun_error_t *err)
 	while ((c = getopt_long(argc, argv, "+:", none, NULL)) != -1)
 		return cli_getopt_error(argv[0], c, "+:", argv, err);
 	ret = id_verb_positionals(argv[0], argc, argv, 1, 1, err);
-	if (ret == 0)
-		*id = argv[optind];
-	return ret;
+	if (ret < 0)
+		return ret;
+	*id = argv[optind];
+	return 0;
 }
 
 int id_verb_load(const struct cli_globals *g, const char *id, struct container_state **s,
@@ -45,9 +48,10 @@ int id_verb_container(const struct cli_globals *g, int argc, char **argv,
 	int ret;
 
 	ret = id_verb_parse(argc, argv, &id, err);
-	if (ret == 0)
-		ret = id_verb_load(g, id, s, err);
-	if (ret == 0)
-		ret = status_get(*s, st, err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = id_verb_load(g, id, s, err);
+	if (ret < 0)
+		return ret;
+	return status_get(*s, st, err);
 }

@@ -4,8 +4,8 @@
 #define KRUN_OCI_ID_VERB_H
 
 #include <getopt.h>
-#include "cli.h"
-#include "status.h"
+#include "oci/cli.h"
+#include "oci/status.h"
 #include "util/util.h"
 
 /* `VERB ID` with no options. */

@@ -1,11 +1,11 @@
 /* krun kill [--all] ID [SIGNAL]: signals the container's process (the VMM, which passes the
  * signal on to the workload in the guest), or with --all every process of its cgroup. */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
-#include "process.h"
-#include "signals.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
+#include "oci/process.h"
+#include "oci/signals.h"
 
 #include <signal.h>
 
@@ -39,11 +39,16 @@ int krun_cmd_kill(const struct cli_globals *g, int argc, char **argv, krun_error
 	ret = id_verb_positionals(argv[0], argc, argv, 1, 2, err);
 	if (ret < 0)
 		return ret;
-	if (optind + 1 < argc && (sig = signal_parse(argv[optind + 1])) < 0)
-		return krun_make_error(err, 0, "kill: unknown signal `%s`", argv[optind + 1]);
+	if (optind + 1 < argc) {
+		sig = signal_parse(argv[optind + 1]);
+		if (sig < 0)
+			return krun_make_error(err, 0, "kill: unknown signal `%s`",
+					       argv[optind + 1]);
+	}
 	ret = id_verb_load(g, argv[optind], &s, err);
-	if (ret == 0)
-		ret = process_open(s, &pidfd, err);
+	if (ret < 0)
+		return ret;
+	ret = process_open(s, &pidfd, err);
 	if (ret < 0)
 		return ret;
 	if (all)

@@ -1,13 +1,15 @@
-#include "launch.h"
-#include "cgroup.h"
-#include "console_socket.h"
-#include "container_process.h"
-#include "hooks.h"
-#include "log.h"
-#include "namespaces.h"
-#include "process.h"
-#include "start_socket.h"
-#include "sync.h"
+/* Creating a container (the runtime's side of the set-up handshake, the state, the hooks it
+ * runs, the pid file) and the steps `start`, `run` and `delete` share afterwards. */
+#include "oci/launch.h"
+#include "oci/cgroup.h"
+#include "oci/console_socket.h"
+#include "oci/container_process.h"
+#include "oci/hooks.h"
+#include "oci/log.h"
+#include "oci/namespaces.h"
+#include "oci/process.h"
+#include "oci/start_socket.h"
+#include "oci/sync.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -78,11 +80,16 @@ static int make_state_dir(struct parent *p, krun_error_t *err)
 	int ret;
 
 	ret = status_dir_create(p->root, p->l->opts->id, &p->dir, err);
-	if (ret == 0)
-		ret = write_file(p->dir, "config.json", b->config_json, b->config_json_len, err);
-	if (ret == 0)
-		ret = p->start_listener = start_socket_listen(p->dir, err);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	ret = write_file(p->dir, "config.json", b->config_json, b->config_json_len, err);
+	if (ret < 0)
+		return ret;
+	ret = start_socket_listen(p->dir, err);
+	if (ret < 0)
+		return ret;
+	p->start_listener = ret;
+	return 0;
 }
 
 /* With process.terminal the pty master is handed over --console-socket; only a foreground
@@ -113,42 +120,37 @@ static int open_console(struct parent *p, bool *own_terminal, krun_error_t *err)
 
 static int clone_child(struct parent *p, bool own_terminal, krun_error_t *err)
 {
+	cleanup_close int ours = -1, theirs = -1;
 	int sv[2];
 	pid_t pid;
 	int ret;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return krun_make_error(err, errno, "create the set-up socket");
+	ours = sv[0];
+	theirs = sv[1];
 	ret = ns_join_pid(&p->ns, err);
-	if (ret < 0) {
-		close(sv[0]);
-		close(sv[1]);
+	if (ret < 0)
 		return ret;
-	}
 	fflush(NULL);
 	pid = syscall(SYS_clone, p->ns.clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
-	if (pid < 0) {
-		ret = krun_make_error(err, errno, "create the container process");
-		close(sv[0]);
-		close(sv[1]);
-		return ret;
-	}
+	if (pid < 0)
+		return krun_make_error(err, errno, "create the container process");
 	if (pid == 0) {
 		struct container_child c = {
 			.g = p->l->g,
 			.bundle = p->l->bundle,
 			.ns = &p->ns,
 			.id = p->l->opts->id,
-			.sync_fd = sv[1],
+			.sync_fd = theirs,
 			.start_listener = p->start_listener,
 			.console_sock = p->console_sock,
 			.own_terminal = own_terminal,
 		};
-		close(sv[0]);
+		close_and_reset(&ours);
 		container_process_main(&c);
 	}
-	close(sv[1]);
-	p->sync_fd = sv[0];
+	p->sync_fd = steal_fd(&ours);
 	p->pid = pid;
 	return 0;
 }
@@ -205,10 +207,9 @@ static int run_parent_hooks(struct parent *p, krun_error_t *err)
 
 	json = status_state_json(p->state, CONTAINER_CREATED, true, &len);
 	ret = hooks_run(h->prestart, h->n_prestart, "prestart", json, len, err);
-	if (ret == 0)
-		ret = hooks_run(h->create_runtime, h->n_create_runtime, "createRuntime", json, len,
-				err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	return hooks_run(h->create_runtime, h->n_create_runtime, "createRuntime", json, len, err);
 }
 
 /* A file of its own, renamed over the name: whatever was planted there (a symlink to a
@@ -244,33 +245,75 @@ static int map_user_namespace(struct parent *p, krun_error_t *err)
 
 	if (!p->ns.new_user)
 		return 0;
-	if ((ret = sync_wait(p->sync_fd, SYNC_USERNS, err)) < 0 ||
-	    (ret = ns_write_id_maps(p->pid, p->cfg, err)) < 0)
+	ret = sync_wait(p->sync_fd, SYNC_USERNS, err);
+	if (ret < 0)
 		return ret;
-	return sync_send(p->sync_fd, SYNC_GO, NULL);
+	ret = ns_write_id_maps(p->pid, p->cfg, err);
+	if (ret < 0)
+		return ret;
+	return sync_send(p->sync_fd, SYNC_GO, NULL, err);
+}
+
+/* Everything up to the container process, which then waits for our word at each step. */
+static int start_child(struct parent *p, krun_error_t *err)
+{
+	bool own_terminal;
+	int ret;
+
+	ret = ns_plan_build(p->cfg, &p->ns, err);
+	if (ret < 0)
+		return ret;
+	ret = open_console(p, &own_terminal, err);
+	if (ret < 0)
+		return ret;
+	ret = make_state_dir(p, err);
+	if (ret < 0)
+		return ret;
+	return clone_child(p, own_terminal, err);
+}
+
+/* The child's set-up in lockstep: its cgroup and id maps come from us, then its mounts,
+ * then the state and our hooks, then its createContainer hooks, which need its host pid. */
+static int guide_child(struct parent *p, krun_error_t *err)
+{
+	char pid_text[16];
+	int ret;
+
+	ret = join_cgroup(p, err);
+	if (ret < 0)
+		return ret;
+	ret = sync_send(p->sync_fd, SYNC_GO, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = map_user_namespace(p, err);
+	if (ret < 0)
+		return ret;
+	ret = sync_wait(p->sync_fd, SYNC_MOUNTED, err);
+	if (ret < 0)
+		return ret;
+	ret = record_state(p, err);
+	if (ret < 0)
+		return ret;
+	ret = run_parent_hooks(p, err);
+	if (ret < 0)
+		return ret;
+	snprintf(pid_text, sizeof(pid_text), "%d", (int)p->pid);
+	ret = sync_send(p->sync_fd, SYNC_GO, pid_text, err);
+	if (ret < 0)
+		return ret;
+	return sync_wait(p->sync_fd, SYNC_READY, err);
 }
 
 static int create_steps(struct parent *p, krun_error_t *err)
 {
-	char pid_text[16];
-	bool own_terminal;
 	int ret;
 
-	if ((ret = ns_plan_build(p->cfg, &p->ns, err)) < 0 ||
-	    (ret = open_console(p, &own_terminal, err)) < 0 || (ret = make_state_dir(p, err)) < 0 ||
-	    (ret = clone_child(p, own_terminal, err)) < 0)
+	ret = start_child(p, err);
+	if (ret < 0)
 		return ret;
-	snprintf(pid_text, sizeof(pid_text), "%d", (int)p->pid);
-	if ((ret = join_cgroup(p, err)) < 0 || (ret = sync_send(p->sync_fd, SYNC_GO, NULL)) < 0 ||
-	    (ret = map_user_namespace(p, err)) < 0 ||
-	    (ret = sync_wait(p->sync_fd, SYNC_MOUNTED, err)) < 0 ||
-	    (ret = record_state(p, err)) < 0 || (ret = run_parent_hooks(p, err)) < 0 ||
-	    (ret = sync_send(p->sync_fd, SYNC_GO, pid_text)) < 0 ||
-	    (ret = sync_wait(p->sync_fd, SYNC_READY, err)) < 0)
-		return ret == -EPIPE ? krun_make_error(err, 0,
-						       "the container process exited "
-						       "during set-up")
-				     : ret;
+	ret = guide_child(p, err);
+	if (ret < 0)
+		return ret;
 	if (p->l->opts->pid_file)
 		return launch_write_pid_file(p->l->opts->pid_file, p->pid, err);
 	return 0;
@@ -293,9 +336,21 @@ static void undo(struct parent *p)
 	krun_error_release(&err);
 }
 
+static void parent_release(struct parent *p)
+{
+	ns_plan_release(&p->ns);
+	close_and_reset(&p->console_sock);
+	close_and_reset(&p->start_listener);
+	close_and_reset(&p->sync_fd);
+	cgroup_free(p->cg);
+	container_state_free(p->state);
+	free(p->root);
+	free(p->dir);
+}
+
 int launch_container(const struct launch *l, struct container_state **state, krun_error_t *err)
 {
-	struct parent p = {
+	__attribute__((cleanup(parent_release))) struct parent p = {
 		.l = l,
 		.cfg = l->bundle->cfg,
 		.root = status_root(l->g),
@@ -306,25 +361,15 @@ int launch_container(const struct launch *l, struct container_state **state, kru
 	int ret;
 
 	ret = container_id_validate(l->opts->id, err);
-	if (ret == 0)
-		ret = create_steps(&p, err);
+	if (ret < 0)
+		return ret;
+	ret = create_steps(&p, err);
 	if (ret < 0) {
 		undo(&p);
-		container_state_free(p.state);
-	} else {
-		*state = p.state;
+		return ret;
 	}
-	ns_plan_release(&p.ns);
-	if (p.console_sock >= 0)
-		close(p.console_sock);
-	if (p.start_listener >= 0)
-		close(p.start_listener);
-	if (p.sync_fd >= 0)
-		close(p.sync_fd);
-	cgroup_free(p.cg);
-	free(p.root);
-	free(p.dir);
-	return ret;
+	*state = steal_ptr(&p.state);
+	return 0;
 }
 
 int launch_start(const struct container_state *s, enum container_status st, krun_error_t *err)
@@ -345,7 +390,7 @@ int launch_open_cgroup(const struct container_state *s, struct cgroup **cg, krun
 /* Runs the poststart (or poststop) hooks of the config saved at create. */
 static int run_saved_hooks(const struct container_state *s, bool poststop, krun_error_t *err)
 {
-	struct oci_config *cfg = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
 	cleanup_free char *json = NULL;
 	const struct oci_hook *hooks;
 	size_t n, len;
@@ -356,13 +401,21 @@ static int run_saved_hooks(const struct container_state *s, bool poststop, krun_
 		return ret;
 	hooks = poststop ? cfg->hooks.poststop : cfg->hooks.poststart;
 	n = poststop ? cfg->hooks.n_poststop : cfg->hooks.n_poststart;
-	if (n) {
-		json = status_state_json(s, poststop ? CONTAINER_STOPPED : CONTAINER_RUNNING, true,
-					 &len);
-		ret = hooks_run(hooks, n, poststop ? "poststop" : "poststart", json, len, err);
-	}
-	oci_config_free(cfg);
-	return ret;
+	if (n == 0)
+		return 0;
+	json = status_state_json(s, poststop ? CONTAINER_STOPPED : CONTAINER_RUNNING, true, &len);
+	return hooks_run(hooks, n, poststop ? "poststop" : "poststart", json, len, err);
+}
+
+static int remove_cgroup(const struct container_state *s, krun_error_t *err)
+{
+	cleanup_cgroup struct cgroup *cg = NULL;
+	int ret;
+
+	ret = launch_open_cgroup(s, &cg, err);
+	if (ret < 0)
+		return ret;
+	return cgroup_destroy(cg, err);
 }
 
 int launch_cleanup(const struct container_state *s, krun_error_t *err)
@@ -374,11 +427,8 @@ int launch_cleanup(const struct container_state *s, krun_error_t *err)
 		log_warning("%s", hook_err->msg);
 	krun_error_release(&hook_err);
 	if (s->cgroup_path) {
-		cleanup_cgroup struct cgroup *cg = NULL;
-
-		ret = launch_open_cgroup(s, &cg, err);
-		if (ret == 0)
-			ret = cgroup_destroy(cg, err);
+		/* already gone is what we want */
+		ret = remove_cgroup(s, err);
 		if (ret < 0 && ret != -ENOENT)
 			return ret;
 		krun_error_release(err);

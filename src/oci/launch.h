@@ -7,10 +7,10 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include "bundle.h"
-#include "cli.h"
-#include "container_opts.h"
-#include "status.h"
+#include "oci/bundle.h"
+#include "oci/cli.h"
+#include "oci/container_opts.h"
+#include "oci/status.h"
 
 struct launch {
 	const struct cli_globals *g;

@@ -1,7 +1,7 @@
 /* krun list [-q] [--format table|json]: the containers of the state root. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "log.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/log.h"
 #include "util/json_gen.h"
 
 #include <dirent.h>
@@ -104,8 +104,9 @@ int krun_cmd_list(const struct cli_globals *g, int argc, char **argv, krun_error
 	int ret;
 
 	ret = parse(argc, argv, &o, err);
-	if (ret == 0)
-		ret = read_ids(root, &ids, &n, err);
+	if (ret < 0)
+		return ret;
+	ret = read_ids(root, &ids, &n, err);
 	if (ret < 0)
 		return ret;
 	if (o.json) {

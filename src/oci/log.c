@@ -1,4 +1,6 @@
-#include "log.h"
+/* The runtime's own messages: "krun: ..." on stderr and, with --log, a text or JSON line in
+ * that file. */
+#include "oci/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -45,9 +47,7 @@ int log_open(const struct cli_globals *g, krun_error_t *err)
 
 void log_close(void)
 {
-	if (log_state.fd >= 0)
-		close(log_state.fd);
-	log_state.fd = -1;
+	close_and_reset(&log_state.fd);
 }
 
 void log_format_time(const struct timespec *ts, char buf[LOG_TIME_SIZE])
@@ -68,7 +68,7 @@ static char *json_line(const char *level, const char *msg, const char *time)
 	char *line = NULL;
 
 	if (!gen)
-		abort(); /* out of memory */
+		oom(); /* yajl_gen_alloc fails only when out of memory */
 	yajl_gen_config(gen, yajl_gen_validate_utf8, 1);
 	yajl_gen_map_open(gen);
 	yajl_gen_string(gen, (const unsigned char *)"level", 5);
@@ -139,8 +139,7 @@ static void emitv(enum cli_log_level level, const char *fmt, va_list ap)
 {
 	cleanup_free char *msg = NULL;
 
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	xvasprintf(&msg, fmt, ap);
 	emit(level, msg);
 }
 

@@ -5,7 +5,7 @@
 #define KRUN_OCI_LOG_H
 
 #include <time.h>
-#include "cli.h"
+#include "oci/cli.h"
 
 /* Opens the --log file (append) if one was given. */
 int log_open(const struct cli_globals *g, krun_error_t *err);

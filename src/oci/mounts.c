@@ -1,4 +1,6 @@
-#include "mounts.h"
+/* The host side of the OCI mounts: bind mounts made in the container process's own mount
+ * namespace, which the guest then sees through virtio-fs. */
+#include "oci/mounts.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 #define KRUN_OCI_MOUNTS_H
 
 #include <stdbool.h>
-#include "config.h"
+#include "oci/config.h"
 
 struct bind_options {
 	bool recursive;

@@ -1,4 +1,6 @@
-#include "namespaces.h"
+/* The Linux namespaces of config.json: the plan of which to create and which to join, and
+ * the steps that carry it out in the right order. */
+#include "oci/namespaces.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -89,18 +91,30 @@ static void join_user_last(struct ns_plan *p)
 	}
 }
 
+static int add_namespaces(const struct oci_config *cfg, struct ns_plan *p, unsigned long *seen,
+			  krun_error_t *err)
+{
+	int ret;
+
+	for (size_t i = 0; i < cfg->n_namespaces; i++) {
+		ret = add_namespace(p, &cfg->namespaces[i], seen, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (p->new_user && (!cfg->n_uid_mappings || !cfg->n_gid_mappings))
+		return krun_make_error(err, 0,
+				       "config.json: a new user namespace needs "
+				       "linux.uidMappings and linux.gidMappings");
+	return 0;
+}
+
 int ns_plan_build(const struct oci_config *cfg, struct ns_plan *p, krun_error_t *err)
 {
 	unsigned long seen = 0;
-	int ret = 0;
+	int ret;
 
 	memset(p, 0, sizeof(*p));
-	for (size_t i = 0; ret == 0 && i < cfg->n_namespaces; i++)
-		ret = add_namespace(p, &cfg->namespaces[i], &seen, err);
-	if (ret == 0 && p->new_user && (!cfg->n_uid_mappings || !cfg->n_gid_mappings))
-		ret = krun_make_error(err, 0,
-				      "config.json: a new user namespace needs "
-				      "linux.uidMappings and linux.gidMappings");
+	ret = add_namespaces(cfg, p, &seen, err);
 	if (ret < 0) {
 		ns_plan_release(p);
 		return ret;
@@ -149,8 +163,11 @@ int ns_join_paths(const struct ns_plan *p, krun_error_t *err)
 	for (size_t i = 0; i < p->n_join; i++) {
 		const struct ns_join *j = &p->join[i];
 
-		if (j->flag != CLONE_NEWPID && j->flag != CLONE_NEWUSER && (ret = join(j, err)) < 0)
-			return ret;
+		if (j->flag != CLONE_NEWPID && j->flag != CLONE_NEWUSER) {
+			ret = join(j, err);
+			if (ret < 0)
+				return ret;
+		}
 	}
 	return 0;
 }
@@ -210,7 +227,7 @@ int ns_write_id_maps(pid_t pid, const struct oci_config *cfg, krun_error_t *err)
 {
 	int ret = write_map(pid, "uid_map", cfg->uid_mappings, cfg->n_uid_mappings, err);
 
-	if (ret == 0)
-		ret = write_map(pid, "gid_map", cfg->gid_mappings, cfg->n_gid_mappings, err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	return write_map(pid, "gid_map", cfg->gid_mappings, cfg->n_gid_mappings, err);
 }

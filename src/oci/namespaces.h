@@ -12,7 +12,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include "config.h"
+#include "oci/config.h"
 
 #define NS_MAX_JOIN 8
 

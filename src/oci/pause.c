@@ -1,8 +1,8 @@
 /* krun pause / resume ID: freezes the container's cgroup, and with it the whole VM. */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 
 static int set_frozen(const struct cli_globals *g, int argc, char **argv, bool frozen,
 		      krun_error_t *err)

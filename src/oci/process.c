@@ -1,4 +1,6 @@
-#include "process.h"
+/* The container's process for the later verbs: a pidfd checked against the recorded start
+ * time, so that a recycled pid is never signalled. */
+#include "oci/process.h"
 #include "util/util.h"
 
 #include <errno.h>

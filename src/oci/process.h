@@ -4,7 +4,7 @@
 #ifndef KRUN_OCI_PROCESS_H
 #define KRUN_OCI_PROCESS_H
 
-#include "status.h"
+#include "oci/status.h"
 
 /* -ESRCH ("container `id` is not running: No such process") when it is gone. */
 int process_open(const struct container_state *s, int *pidfd, krun_error_t *err);

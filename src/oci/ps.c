@@ -1,9 +1,9 @@
 /* krun ps [--format table|json] ID: the host processes of the container (the VMM, and
  * anything else in its cgroup). */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 #include "util/json_gen.h"
 
 #include <errno.h>
@@ -56,10 +56,12 @@ int krun_cmd_ps(const struct cli_globals *g, int argc, char **argv, krun_error_t
 	int ret;
 
 	ret = parse(argc, argv, &json, err);
-	if (ret == 0)
-		ret = id_verb_load(g, argv[optind], &s, err);
-	if (ret == 0)
-		ret = container_pids(s, &pids, &n, err);
+	if (ret < 0)
+		return ret;
+	ret = id_verb_load(g, argv[optind], &s, err);
+	if (ret < 0)
+		return ret;
+	ret = container_pids(s, &pids, &n, err);
 	if (ret < 0)
 		return ret;
 	if (json) {

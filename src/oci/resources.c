@@ -1,4 +1,5 @@
-#include "resources.h"
+/* linux.resources (and `update --resources`): parsing the cgroup limits krun applies. */
+#include "oci/resources.h"
 #include "annotations/json.h"
 #include "util/util.h"
 
@@ -50,8 +51,8 @@ static int read_cpu_list(const char *doc, const char *obj_path, yajl_val obj, co
 	if (ret < 0 || !s || !*s)
 		return ret;
 	if (s[strspn(s, "0123456789,-")] != '\0')
-		return krun_make_error(err, 0, "%s: %s must be a list like \"0-3,6\", not \"%s\"",
-				       doc, path, s);
+		return krun_make_error(err, 0, "%s: %s must be a list like `0-3,6`, not `%s`", doc,
+				       path, s);
 	*out = steal_ptr(&s);
 	return 0;
 }
@@ -61,12 +62,15 @@ static int parse_memory(const char *doc, const char *path, yajl_val v, struct oc
 {
 	int ret;
 
-	if ((ret = json_expect_object(doc, path, v, err)) < 0 || !v)
+	ret = json_expect_object(doc, path, v, err);
+	if (ret < 0 || !v)
 		return ret;
-	if ((ret = read_limit(doc, path, v, "limit", -1, &r->has_memory_limit, &r->memory_limit,
-			      err)) < 0 ||
-	    (ret = read_limit(doc, path, v, "reservation", -1, &r->has_memory_reservation,
-			      &r->memory_reservation, err)) < 0)
+	ret = read_limit(doc, path, v, "limit", -1, &r->has_memory_limit, &r->memory_limit, err);
+	if (ret < 0)
+		return ret;
+	ret = read_limit(doc, path, v, "reservation", -1, &r->has_memory_reservation,
+			 &r->memory_reservation, err);
+	if (ret < 0)
 		return ret;
 	return read_limit(doc, path, v, "swap", -1, &r->has_memory_swap, &r->memory_swap, err);
 }
@@ -76,15 +80,20 @@ static int parse_cpu(const char *doc, const char *path, yajl_val v, struct oci_r
 {
 	int ret;
 
-	if ((ret = json_expect_object(doc, path, v, err)) < 0 || !v)
+	ret = json_expect_object(doc, path, v, err);
+	if (ret < 0 || !v)
 		return ret;
-	if ((ret = read_ulimit(doc, path, v, "shares", &r->has_cpu_shares, &r->cpu_shares, err)) <
-		0 ||
-	    (ret = read_limit(doc, path, v, "quota", -1, &r->has_cpu_quota, &r->cpu_quota, err)) <
-		0 ||
-	    (ret = read_ulimit(doc, path, v, "period", &r->has_cpu_period, &r->cpu_period, err)) <
-		0 ||
-	    (ret = read_cpu_list(doc, path, v, "cpus", &r->cpuset_cpus, err)) < 0)
+	ret = read_ulimit(doc, path, v, "shares", &r->has_cpu_shares, &r->cpu_shares, err);
+	if (ret < 0)
+		return ret;
+	ret = read_limit(doc, path, v, "quota", -1, &r->has_cpu_quota, &r->cpu_quota, err);
+	if (ret < 0)
+		return ret;
+	ret = read_ulimit(doc, path, v, "period", &r->has_cpu_period, &r->cpu_period, err);
+	if (ret < 0)
+		return ret;
+	ret = read_cpu_list(doc, path, v, "cpus", &r->cpuset_cpus, err);
+	if (ret < 0)
 		return ret;
 	return read_cpu_list(doc, path, v, "mems", &r->cpuset_mems, err);
 }
@@ -97,7 +106,8 @@ static int parse_pids(const char *doc, const char *path, yajl_val v, struct oci_
 	yajl_val limit = json_get(v, "limit");
 	int ret;
 
-	if ((ret = json_expect_object(doc, path, v, err)) < 0 || !v)
+	ret = json_expect_object(doc, path, v, err);
+	if (ret < 0 || !v)
 		return ret;
 	ret = json_read_int(doc, limit_path, limit, INT64_MIN, INT64_MAX, &r->pids_limit, err);
 	if (ret < 0)
@@ -114,10 +124,14 @@ static int parse_object(const char *doc, const char *path, yajl_val v, struct oc
 	cleanup_free char *pids = json_path(path, "pids");
 	int ret;
 
-	if ((ret = json_expect_object(doc, *path ? path : "the document", v, err)) < 0 || !v)
+	ret = json_expect_object(doc, *path ? path : "the document", v, err);
+	if (ret < 0 || !v)
 		return ret;
-	if ((ret = parse_memory(doc, memory, json_get(v, "memory"), r, err)) < 0 ||
-	    (ret = parse_cpu(doc, cpu, json_get(v, "cpu"), r, err)) < 0)
+	ret = parse_memory(doc, memory, json_get(v, "memory"), r, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_cpu(doc, cpu, json_get(v, "cpu"), r, err);
+	if (ret < 0)
 		return ret;
 	return parse_pids(doc, pids, json_get(v, "pids"), r, err);
 }

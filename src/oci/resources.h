@@ -35,5 +35,6 @@ int oci_resources_parse(const char *doc, const char *path, yajl_val v, struct oc
 
 /* Frees the strings and clears *r. */
 void oci_resources_release(struct oci_resources *r);
+#define cleanup_resources __attribute__((cleanup(oci_resources_release)))
 
 #endif

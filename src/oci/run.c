@@ -1,9 +1,9 @@
 /* krun run: create and start in one go. In the foreground krun waits for the container,
  * forwards the signals it receives to it, returns the workload's exit status and removes
  * the container (unless --keep); with --detach it returns once the container started. */
-#include "verbs.h"
-#include "launch.h"
-#include "log.h"
+#include "oci/verbs.h"
+#include "oci/launch.h"
+#include "oci/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -70,9 +70,9 @@ static int run_container(const struct cli_globals *g, const struct container_opt
 		if (launch_kill_and_wait(s, &undo_err) < 0 || launch_cleanup(s, &undo_err) < 0)
 			log_warning("%s", undo_err->msg);
 		krun_error_release(&undo_err);
+		return ret;
 	}
-	if (ret == 0)
-		ret = launch_poststart(s, err); /* removes the container when it fails */
+	ret = launch_poststart(s, err); /* removes the container when it fails */
 	if (ret < 0 && !opts->detach)
 		waitpid(s->pid, NULL, 0);
 	if (ret < 0 || opts->detach)
@@ -87,22 +87,21 @@ static int run_container(const struct cli_globals *g, const struct container_opt
 
 int krun_cmd_run(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
+	cleanup_bundle struct bundle b = { .kernel_fd = -1 };
 	struct container_opts opts;
 	sigset_t signals, old;
-	struct bundle b;
 	int ret;
 
 	ret = container_opts_parse(argc, argv, true, &opts, err);
 	if (ret < 0)
 		return ret;
 	ret = bundle_load(opts.bundle, &b, err);
-	if (ret == 0) {
-		/* Blocked before the clone so that none is lost; the container unblocks its own. */
-		forwarded_signals(&signals);
-		sigprocmask(SIG_BLOCK, &signals, &old);
-		ret = run_container(g, &opts, &b, &signals, err);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-	}
-	bundle_release(&b);
+	if (ret < 0)
+		return ret;
+	/* Blocked before the clone so that none is lost; the container unblocks its own. */
+	forwarded_signals(&signals);
+	sigprocmask(SIG_BLOCK, &signals, &old);
+	ret = run_container(g, &opts, &b, &signals, err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }

@@ -1,4 +1,5 @@
-#include "signals.h"
+/* Signal names as `kill` takes them ("TERM", "SIGTERM", "15", "RTMIN+2") and their numbers. */
+#include "oci/signals.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,8 +23,7 @@ int signal_parse(const char *text)
 	int n;
 
 	if (*text >= '0' && *text <= '9') {
-		n = parse_number(text, 1, SIGRTMAX);
-		return n;
+		return parse_number(text, 1, SIGRTMAX);
 	}
 	if (!strncasecmp(text, "SIG", 3))
 		text += 3;

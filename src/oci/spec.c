@@ -1,6 +1,6 @@
 /* krun spec: writes a default config.json for a krun bundle, never over an existing one. */
-#include "spec_features.h"
-#include "verbs.h"
+#include "oci/spec_features.h"
+#include "oci/verbs.h"
 #include "util/json_gen.h"
 #include "util/util.h"
 
@@ -214,10 +214,11 @@ static int write_spec(const char *dir, const char *text, size_t len, krun_error_
 	ret = write_all(fd, text, len);
 	if (ret == 0 && close(steal_fd(&fd)) < 0)
 		ret = -errno;
-	if (ret == 0)
-		return 0;
-	unlink(path); /* a truncated config.json would only fail later, less clearly */
-	return krun_make_error(err, -ret, "write `%s`", path);
+	if (ret < 0) {
+		unlink(path); /* a truncated config.json would only fail later, less clearly */
+		return krun_make_error(err, -ret, "write `%s`", path);
+	}
+	return 0;
 }
 
 enum { OPT_ROOTLESS = 256 };

@@ -1,7 +1,7 @@
 /* krun start: lets a created container boot its VM. */
-#include "verbs.h"
-#include "id_verb.h"
-#include "launch.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
 
 int krun_cmd_start(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
@@ -10,9 +10,10 @@ int krun_cmd_start(const struct cli_globals *g, int argc, char **argv, krun_erro
 	int ret;
 
 	ret = id_verb_container(g, argc, argv, &s, &st, err);
-	if (ret == 0)
-		ret = launch_start(s, st, err);
-	if (ret == 0)
-		ret = launch_poststart(s, err);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = launch_start(s, st, err);
+	if (ret < 0)
+		return ret;
+	return launch_poststart(s, err);
 }

@@ -1,4 +1,6 @@
-#include "start_socket.h"
+/* The start socket: how `krun start` lets a created container boot and learns how its
+ * startContainer hooks went. */
+#include "oci/start_socket.h"
 #include "util/util.h"
 
 #include <errno.h>

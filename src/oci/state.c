@@ -1,6 +1,6 @@
 /* krun state ID: the OCI state document. */
-#include "verbs.h"
-#include "id_verb.h"
+#include "oci/verbs.h"
+#include "oci/id_verb.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,9 @@
-#include "status.h"
-#include "cgroup.h"
-#include "config.h"
-#include "start_socket.h"
+/* The state store: one directory per container under the state root, its `status` file,
+ * and the status (created, running, paused, stopped) computed from it. */
+#include "oci/status.h"
+#include "oci/cgroup.h"
+#include "oci/config.h"
+#include "oci/start_socket.h"
 #include "annotations/json.h"
 #include "util/json_gen.h"
 #include "util/util.h"
@@ -184,25 +186,35 @@ static int read_fields(yajl_val doc, struct container_state *s, krun_error_t *er
 	uint64_t start = 0;
 	int ret;
 
-	if ((ret = json_read_int(STATUS_DOC, "pid", json_get(doc, "pid"), 0, INT32_MAX, &pid,
-				 err)) < 0 ||
-	    (ret = json_read_uint(STATUS_DOC, "process-start-time",
-				  json_get(doc, "process-start-time"), UINT64_MAX, &start, err)) <
-		0 ||
-	    (ret = json_read_string(STATUS_DOC, "bundle", json_get(doc, "bundle"), &s->bundle,
-				    err)) < 0 ||
-	    (ret = json_read_string(STATUS_DOC, "rootfs", json_get(doc, "rootfs"), &s->rootfs,
-				    err)) < 0 ||
-	    (ret = json_read_string(STATUS_DOC, "created", json_get(doc, "created"), &s->created,
-				    err)) < 0 ||
-	    (ret = json_read_string(STATUS_DOC, "owner", json_get(doc, "owner"), &s->owner, err)) <
-		0 ||
-	    (ret = json_read_int(STATUS_DOC, "cgroup-manager", json_get(doc, "cgroup-manager"), 0,
-				 CLI_CGROUP_DISABLED, &manager, err)) < 0 ||
-	    (ret = json_read_string(STATUS_DOC, "cgroup-path", json_get(doc, "cgroup-path"),
-				    &s->cgroup_path, err)) < 0 ||
-	    (ret = json_read_bool(STATUS_DOC, "detached", json_get(doc, "detached"), &s->detached,
-				  err)) < 0)
+	ret = json_read_int(STATUS_DOC, "pid", json_get(doc, "pid"), 0, INT32_MAX, &pid, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_uint(STATUS_DOC, "process-start-time", json_get(doc, "process-start-time"),
+			     UINT64_MAX, &start, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(STATUS_DOC, "bundle", json_get(doc, "bundle"), &s->bundle, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(STATUS_DOC, "rootfs", json_get(doc, "rootfs"), &s->rootfs, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(STATUS_DOC, "created", json_get(doc, "created"), &s->created, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(STATUS_DOC, "owner", json_get(doc, "owner"), &s->owner, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_int(STATUS_DOC, "cgroup-manager", json_get(doc, "cgroup-manager"), 0,
+			    CLI_CGROUP_DISABLED, &manager, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_string(STATUS_DOC, "cgroup-path", json_get(doc, "cgroup-path"),
+			       &s->cgroup_path, err);
+	if (ret < 0)
+		return ret;
+	ret = json_read_bool(STATUS_DOC, "detached", json_get(doc, "detached"), &s->detached, err);
+	if (ret < 0)
 		return ret;
 	if (!s->bundle || !s->rootfs || !s->created || !s->owner)
 		return krun_make_error(err, 0, "the status file is incomplete");
@@ -258,8 +270,9 @@ int status_load(const char *root, const char *id, struct container_state **out, 
 	if (ret < 0)
 		return krun_make_error(err, -ret, "read `%s`", path);
 	ret = json_parse_object(path, text, len, &doc, err);
-	if (ret == 0)
-		ret = read_fields(doc, s, err);
+	if (ret < 0)
+		return krun_error_wrap(err, "container `%s`", id);
+	ret = read_fields(doc, s, err);
 	yajl_tree_free(doc);
 	if (ret < 0)
 		return krun_error_wrap(err, "container `%s`", id);
@@ -318,9 +331,19 @@ static bool start_socket_present(const struct container_state *s)
 	return access(path, F_OK) == 0;
 }
 
-int status_get(const struct container_state *s, enum container_status *st, krun_error_t *err)
+static int read_frozen(const char *cgroup_path, bool *frozen, krun_error_t *err)
 {
 	cleanup_cgroup struct cgroup *cg = NULL;
+	int ret;
+
+	ret = cgroup_open(CGROUP_ROOT, cgroup_path, &cg, err);
+	if (ret < 0)
+		return ret;
+	return cgroup_is_frozen(cg, frozen, err);
+}
+
+int status_get(const struct container_state *s, enum container_status *st, krun_error_t *err)
+{
 	bool frozen = false;
 	int ret;
 
@@ -335,9 +358,7 @@ int status_get(const struct container_state *s, enum container_status *st, krun_
 	*st = CONTAINER_RUNNING;
 	if (!s->cgroup_path)
 		return 0;
-	ret = cgroup_open(CGROUP_ROOT, s->cgroup_path, &cg, err);
-	if (ret == 0)
-		ret = cgroup_is_frozen(cg, &frozen, err);
+	ret = read_frozen(s->cgroup_path, &frozen, err);
 	if (ret == -ENOENT || ret == -ENODEV) {
 		krun_error_release(err);
 		*st = CONTAINER_STOPPED;

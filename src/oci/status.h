@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include "cli.h"
+#include "oci/cli.h"
 
 struct oci_config;
 

@@ -15,7 +15,9 @@ enum sync_type {
 	SYNC_USERNS,  /* child: its user namespace awaits the id maps */
 };
 
-int sync_send(int fd, enum sync_type type, const char *msg);
+/* Sends a message (msg may be NULL). A failure fills *err naming the other side, which
+ * SYNC_GO tells apart: the runtime sends it, the container process all the others. */
+int sync_send(int fd, enum sync_type type, const char *msg, krun_error_t *err);
 /* Waits for `expected`. A SYNC_ERROR becomes *err with the child's text; end of file means
  * the other side is gone. */
 int sync_wait(int fd, enum sync_type expected, krun_error_t *err);

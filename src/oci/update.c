@@ -1,10 +1,10 @@
 /* krun update [--resources FILE|-] [--memory N ...] ID: changes the cgroup limits of a
  * running container's VMM (the guest's RAM and vCPUs stay as they were booted). */
-#include "verbs.h"
-#include "cgroup.h"
-#include "id_verb.h"
-#include "launch.h"
-#include "resources.h"
+#include "oci/verbs.h"
+#include "oci/cgroup.h"
+#include "oci/id_verb.h"
+#include "oci/launch.h"
+#include "oci/resources.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +53,9 @@ static int read_resources(const char *path, struct oci_resources *r, krun_error_
 	if (ret < 0)
 		return krun_make_error(err, -ret, "update: read resources `%s`", path);
 	ret = json_parse_object(RESOURCES_DOC, text, len, &doc, err);
-	if (ret == 0)
-		ret = oci_resources_parse(RESOURCES_DOC, "", doc, r, err);
+	if (ret < 0)
+		return ret;
+	ret = oci_resources_parse(RESOURCES_DOC, "", doc, r, err);
 	yajl_tree_free(doc);
 	return ret;
 }
@@ -76,15 +77,18 @@ static int apply_flag(int c, const char *arg, struct oci_resources *r, krun_erro
 {
 	const char *name = NULL;
 	int64_t v = 0;
-	int ret = 0;
+	int ret;
 
 	for (const struct option *o = update_options; o->name; o++)
 		if (o->val == c) {
 			name = o->name;
 			break;
 		}
-	if (c != OPT_CPUSET_CPUS && c != OPT_CPUSET_MEMS && (ret = parse_int(name, arg, &v, err)))
-		return ret;
+	if (c != OPT_CPUSET_CPUS && c != OPT_CPUSET_MEMS) {
+		ret = parse_int(name, arg, &v, err);
+		if (ret < 0)
+			return ret;
+	}
 	switch (c) {
 	case OPT_MEMORY:
 		r->has_memory_limit = true, r->memory_limit = v;
@@ -133,36 +137,47 @@ static int parse(int argc, char **argv, struct oci_resources *r, krun_error_t *e
 			file = optarg;
 	}
 	ret = id_verb_positionals(argv[0], argc, argv, 1, 1, err);
-	if (ret == 0 && file)
+	if (ret < 0)
+		return ret;
+	if (file) {
 		ret = read_resources(file, r, err);
+		if (ret < 0)
+			return ret;
+	}
 	optind = 0;
-	while (ret == 0 && (c = getopt_long(argc, argv, "+:r:", update_options, NULL)) != -1)
-		if (c != 'r')
-			ret = apply_flag(c, optarg, r, err);
-	return ret;
+	while ((c = getopt_long(argc, argv, "+:r:", update_options, NULL)) != -1) {
+		if (c == 'r')
+			continue;
+		ret = apply_flag(c, optarg, r, err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 int krun_cmd_update(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)
 {
 	cleanup_container_state struct container_state *s = NULL;
 	cleanup_cgroup struct cgroup *cg = NULL;
-	struct oci_resources r = { 0 };
+	cleanup_resources struct oci_resources r = { 0 };
 	enum container_status st;
 	int ret;
 
 	ret = parse(argc, argv, &r, err);
-	if (ret == 0)
-		ret = id_verb_load(g, argv[optind], &s, err);
-	if (ret == 0)
-		ret = status_get(s, &st, err);
-	if (ret == 0 && st == CONTAINER_STOPPED)
-		ret = krun_make_error(err, 0, "update: container `%s` is stopped", s->id);
-	if (ret == 0 && !s->cgroup_path)
-		ret = krun_make_error(err, 0, "update: container `%s` has no cgroup", s->id);
-	if (ret == 0)
-		ret = launch_open_cgroup(s, &cg, err);
-	if (ret == 0)
-		ret = cgroup_apply(cg, &r, err);
-	oci_resources_release(&r);
-	return ret;
+	if (ret < 0)
+		return ret;
+	ret = id_verb_load(g, argv[optind], &s, err);
+	if (ret < 0)
+		return ret;
+	ret = status_get(s, &st, err);
+	if (ret < 0)
+		return ret;
+	if (st == CONTAINER_STOPPED)
+		return krun_make_error(err, 0, "update: container `%s` is stopped", s->id);
+	if (!s->cgroup_path)
+		return krun_make_error(err, 0, "update: container `%s` has no cgroup", s->id);
+	ret = launch_open_cgroup(s, &cg, err);
+	if (ret < 0)
+		return ret;
+	return cgroup_apply(cg, &r, err);
 }

@@ -4,7 +4,7 @@
 #ifndef KRUN_OCI_VERBS_H
 #define KRUN_OCI_VERBS_H
 
-#include "cli.h"
+#include "oci/cli.h"
 
 #define KRUN_VERB(name)                                                                            \
 	int krun_cmd_##name(const struct cli_globals *g, int argc, char **argv, krun_error_t *err)

@@ -1,5 +1,6 @@
-#include "error.h"
-#include "util.h"
+/* Error objects: a message naming what failed, with the errno it came from. */
+#include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,8 +22,7 @@ int krun_make_error(krun_error_t *err, int errnum, const char *fmt, ...)
 		return status_ret(errnum);
 
 	va_start(ap, fmt);
-	if (vasprintf(&base, fmt, ap) < 0)
-		abort();
+	xvasprintf(&base, fmt, ap);
 	va_end(ap);
 
 	*err = xzalloc(sizeof(**err));
@@ -43,8 +43,7 @@ int krun_error_wrap(krun_error_t *err, const char *fmt, ...)
 	if (!err || !*err)
 		return -EINVAL;
 	va_start(ap, fmt);
-	if (vasprintf(&ctx, fmt, ap) < 0)
-		abort();
+	xvasprintf(&ctx, fmt, ap);
 	va_end(ap);
 	xasprintf(&msg, "%s: %s", ctx, (*err)->msg);
 	free((*err)->msg);

@@ -1,5 +1,6 @@
-#include "json_gen.h"
-#include "util.h"
+/* Small conveniences over yajl_gen for the documents krun prints. */
+#include "util/json_gen.h"
+#include "util/util.h"
 
 #include <string.h>
 

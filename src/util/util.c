@@ -1,4 +1,5 @@
-#include "util.h"
+/* Allocation that cannot fail (out of memory is the one abort) and whole-file reads. */
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,16 +48,23 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+int xvasprintf(char **out, const char *fmt, va_list ap)
+{
+	int ret = vasprintf(out, fmt, ap);
+
+	if (ret < 0)
+		oom();
+	return ret;
+}
+
 int xasprintf(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	int ret;
 
 	va_start(ap, fmt);
-	ret = vasprintf(out, fmt, ap);
+	ret = xvasprintf(out, fmt, ap);
 	va_end(ap);
-	if (ret < 0)
-		oom();
 	return ret;
 }
 

@@ -3,6 +3,7 @@
 #ifndef KRUN_UTIL_UTIL_H
 #define KRUN_UTIL_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ void *xzalloc(size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int xvasprintf(char **out, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static inline void cleanup_freep(void *p)
 {

@@ -104,7 +104,7 @@ static void test_exec_failures(void)
 	ok(r.pid == 0, "the child reported a failure before exec");
 	is_int(r.status, 127, "not found along PATH: 127");
 	is_str(r.log,
-	       "krun-init: cannot execute 'no-such-program-krun': No such file or directory\n",
+	       "krun-init: cannot execute `no-such-program-krun`: No such file or directory\n",
 	       "the reason, on init's log (the workload's stderr)");
 
 	close(temp_file("plain.txt", "not a program\n"));

@@ -206,18 +206,18 @@ static void test_v1_open(void)
 	is_str(cgroup_get_path(cg), "/a/b", "v1: a relative path is relative to each root");
 	cgroup_free(cg);
 	is_str(create_error("/a/../../etc", 0, NULL),
-	       "cgroup: cgroupsPath \"/a/../../etc\" must not contain \"..\"", "'..' is refused");
-	is_str(create_error("..", 0, NULL), "cgroup: cgroupsPath \"..\" must not contain \"..\"",
+	       "cgroup: cgroupsPath `/a/../../etc` must not contain `..`", "'..' is refused");
+	is_str(create_error("..", 0, NULL), "cgroup: cgroupsPath `..` must not contain `..`",
 	       "a bare '..' is refused");
 	is_str(create_error("/./", 0, NULL),
-	       "cgroup: cgroupsPath \"/./\" must name a cgroup below the root",
+	       "cgroup: cgroupsPath `/./` must name a cgroup below the root",
 	       "the root cgroup is refused");
 	is_str(create_error("", 0, NULL),
-	       "cgroup: cgroupsPath \"\" must name a cgroup below the root",
+	       "cgroup: cgroupsPath `` must name a cgroup below the root",
 	       "an empty path is refused");
 	ok(!exists(pathf("%s/memory/etc", tmp)), "nothing was made for refused paths");
 	fresh_tree();
-	is_str(create_error("/x", 0, NULL), pathf("cgroup: no cgroup file system under %s", tmp),
+	is_str(create_error("/x", 0, NULL), pathf("cgroup: no cgroup file system under `%s`", tmp),
 	       "a directory without hierarchies is an error");
 }
 
@@ -314,7 +314,7 @@ static void test_v1_errors(void)
 	remove(pathf("%s/memory/e/memory.limit_in_bytes", tmp));
 	mkdir(pathf("%s/memory/e/memory.limit_in_bytes", tmp), 0755);
 	is_str(create_error("/e", 0, &r),
-	       pathf("cgroup: write `300000000` to %s/memory/e/memory.limit_in_bytes: Is a "
+	       pathf("cgroup: write `300000000` to `%s/memory/e/memory.limit_in_bytes`: Is a "
 		     "directory",
 		     tmp),
 	       "v1: a failed write names the value and the file");
@@ -323,7 +323,7 @@ static void test_v1_errors(void)
 	v1_tree();
 	cgdir(pathf("%s/cpu,cpuacct/new", tmp), V1_CPU, NULL);
 	is_str(create_error("/new/leaf", 0, NULL),
-	       pathf("cgroup: read %s/cpuset/new/cpuset.cpus: No such file or directory", tmp),
+	       pathf("cgroup: read `%s/cpuset/new/cpuset.cpus`: No such file or directory", tmp),
 	       "v1: a failing create reports the file");
 	ok(!exists(pathf("%s/cpuset/new", tmp)) && !exists(pathf("%s/cpu,cpuacct/new/leaf", tmp)),
 	   "v1: a failing create removes the directories it made");
@@ -583,7 +583,7 @@ static void test_v2_errors(void)
 	       "(no error)", "v2: without swap accounting the swap is skipped");
 	put(pathf("%s/a/b/cgroup.controllers", tmp), "cpu memory\n");
 	is_str(v2_apply(&(struct oci_resources){ .has_pids_limit = true, .pids_limit = 1 }),
-	       pathf("cgroup: the pids controller is not enabled for %s/a/b (its parents' "
+	       pathf("cgroup: the pids controller is not enabled for `%s/a/b` (its parents' "
 		     "cgroup.subtree_control lack it)",
 		     tmp),
 	       "v2: a controller the parents did not pass down");
@@ -612,7 +612,7 @@ static void test_v2_freeze(void)
 	ok(cgroup_is_frozen(cg, &frozen, &err) == 0 && !frozen, "v2: is not frozen");
 	put(pathf("%s/a/b/cgroup.events", tmp), "populated 1\n");
 	is_str(err_msg(cgroup_freeze(cg, true, &err), &err),
-	       pathf("cgroup: %s/a/b/cgroup.events has no \"frozen\" line", tmp),
+	       pathf("cgroup: `%s/a/b/cgroup.events` has no `frozen` line", tmp),
 	       "v2: a cgroup.events without a frozen line");
 	cgroup_free(cg);
 }
@@ -662,21 +662,20 @@ static void test_systemd_names(void)
 	sd_case("-.slice::lone", "-.slice", "lone.scope", "/lone.scope");
 	sd_case(NULL, dflt, "krun-ctr1.scope", pathf("/%s/krun-ctr1.scope", dflt));
 	sd_case("", dflt, "krun-ctr1.scope", pathf("/%s/krun-ctr1.scope", dflt));
-	sd_error("machine.slice:x",
-		 "systemd cgroup manager: cgroupsPath \"machine.slice:x\" must be "
-		 "\"slice:prefix:name\"");
-	sd_error("a.slice:b:c:d", "systemd cgroup manager: cgroupsPath \"a.slice:b:c:d\" must be "
-				  "\"slice:prefix:name\"");
-	sd_error("a.slice:b:", "systemd cgroup manager: cgroupsPath \"a.slice:b:\" must be "
-			       "\"slice:prefix:name\"");
+	sd_error("machine.slice:x", "systemd cgroup manager: cgroupsPath `machine.slice:x` must be "
+				    "`slice:prefix:name`");
+	sd_error("a.slice:b:c:d", "systemd cgroup manager: cgroupsPath `a.slice:b:c:d` must be "
+				  "`slice:prefix:name`");
+	sd_error("a.slice:b:", "systemd cgroup manager: cgroupsPath `a.slice:b:` must be "
+			       "`slice:prefix:name`");
 	sd_error("a.slice:p:../../etc",
-		 "systemd cgroup manager: \"../../etc\" has a character not allowed in a unit "
-		 "name: '/'");
-	sd_error("machine:p:n", "systemd cgroup manager: bad slice name \"machine\"");
-	sd_error("a--b.slice:p:n", "systemd cgroup manager: bad slice name \"a--b.slice\"");
-	sd_error("a-.slice:p:n", "systemd cgroup manager: bad slice name \"a-.slice\"");
+		 "systemd cgroup manager: `../../etc` has a character not allowed in a unit "
+		 "name: `/`");
+	sd_error("machine:p:n", "systemd cgroup manager: bad slice name `machine`");
+	sd_error("a--b.slice:p:n", "systemd cgroup manager: bad slice name `a--b.slice`");
+	sd_error("a-.slice:p:n", "systemd cgroup manager: bad slice name `a-.slice`");
 	sd_error("x.slice:p:y.slice",
-		 "systemd cgroup manager: \"x.slice:p:y.slice\" names a slice; krun makes only "
+		 "systemd cgroup manager: `x.slice:p:y.slice` names a slice; krun makes only "
 		 "scope units");
 }
 
@@ -700,7 +699,7 @@ static void test_systemd_manager(void)
 				    &err);
 	is_str(err_msg(ret, &err),
 	       "systemd cgroup manager: systemd is not running on this host (no "
-	       "/run/systemd/system); use --cgroup-manager=cgroupfs",
+	       "`/run/systemd/system`); use --cgroup-manager=cgroupfs",
 	       "systemd: a clear error when systemd is not running");
 }
 

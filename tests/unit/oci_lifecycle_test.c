@@ -6,6 +6,7 @@
 #include "oci/signals.h"
 #include "oci/start_socket.h"
 #include "oci/status.h"
+#include "oci/sync.h"
 #include "util/util.h"
 #include "tap.h"
 
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -280,8 +282,39 @@ static void test_start_socket(void)
 	rmdir(dir);
 }
 
+/* A set-up step whose other side is gone fails with a message naming that side: the CLI
+ * prints it, not "unknown error". */
+static void test_sync_failures(void)
+{
+	krun_error_t err = NULL;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	close(sv[1]);
+	ok(sync_send(sv[0], SYNC_GO, NULL, &err) < 0 && err, "send to a gone child fails");
+	is_str(err ? err->msg : "(none)", "the container process exited during set-up",
+	       "the runtime's message names the container process");
+	krun_error_release(&err);
+	ok(sync_send(sv[0], SYNC_MOUNTED, NULL, &err) < 0 && err, "send to a gone runtime fails");
+	is_str(err ? err->msg : "(none)", "the runtime exited during set-up",
+	       "the container process' message names the runtime");
+	krun_error_release(&err);
+	ok(sync_wait(sv[0], SYNC_GO, &err) < 0 && err, "waiting on a gone runtime fails");
+	is_str(err ? err->msg : "(none)", "the runtime exited during set-up",
+	       "and names the runtime");
+	krun_error_release(&err);
+	close(sv[0]);
+	ok(sync_send(sv[0], SYNC_GO, "x", &err) == -EBADF && err, "a send that fails otherwise");
+	is_str(err ? err->msg : "(none)",
+	       "container set-up: send to the container process: Bad file descriptor",
+	       "says what failed and why");
+	krun_error_release(&err);
+}
+
 int main(void)
 {
+	test_sync_failures();
 	test_start_socket();
 	test_signals();
 	test_mounts();

@@ -121,10 +121,10 @@ static void test_errors(void)
 	       "9223372036854775807",
 	       "fractional quota");
 	is_str(error_of("{'cpu': {'cpus': '0-1\\n'}}"),
-	       "config.json: linux.resources.cpu.cpus must be a list like \"0-3,6\", not \"0-1\n\"",
+	       "config.json: linux.resources.cpu.cpus must be a list like `0-3,6`, not `0-1\n`",
 	       "cpus with a newline");
 	is_str(error_of("{'cpu': {'mems': 'all'}}"),
-	       "config.json: linux.resources.cpu.mems must be a list like \"0-3,6\", not \"all\"",
+	       "config.json: linux.resources.cpu.mems must be a list like `0-3,6`, not `all`",
 	       "mems with letters");
 	is_str(error_of("{'pids': {'limit': '10'}}"),
 	       "config.json: linux.resources.pids.limit must be an integer from "

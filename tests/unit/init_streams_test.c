@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "../../init/stdio.h"
+#include "../../init/streams.h"
 #include "tap.h"
 
-static char sysfs[] = "/tmp/init_stdio_test.XXXXXX";
+static char sysfs[] = "/tmp/init_streams_test.XXXXXX";
 
 static void add_port(const char *dev, const char *name)
 {

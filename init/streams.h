@@ -2,8 +2,8 @@
  * (/dev/hvc0), which becomes the workload's controlling terminal. Without one, the VMM
  * carries each stream on its own virtio-console port, found by name in sysfs. init opens
  * them (a port can be open only once at a time) and the child inherits them. */
-#ifndef KRUN_INIT_STDIO_H
-#define KRUN_INIT_STDIO_H
+#ifndef KRUN_INIT_STREAMS_H
+#define KRUN_INIT_STREAMS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,3 +1,5 @@
+/* The workload's stdin, stdout and stderr: the console with a terminal, else the named
+ * virtio-console ports. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,7 +8,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include "log.h"
-#include "stdio.h"
+#include "streams.h"
 
 static bool port_has_name(const char *ports_dir, const char *entry, const char *name)
 {
@@ -80,7 +82,7 @@ static int open_fallback(int index, bool announce, const char *why)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	}
 	if (announce)
-		log_msg("the workload's %s port %s; using %s instead", streams[index], why, path);
+		log_msg("the workload's %s port %s; using `%s` instead", streams[index], why, path);
 	return fd;
 }
 
