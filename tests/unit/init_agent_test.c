@@ -252,7 +252,8 @@ static void test_failures(void)
 	    "a program that does not exist: ERROR 127 naming it (%.200s)", r->msg);
 	free(r);
 	r = run("{\"process\":{\"args\":[\"/\"],\"cwd\":\"/\"}}", NULL, false);
-	okf(r->failed && r->status == 126, "a directory as the program: ERROR 126 (%.200s)", r->msg);
+	okf(r->failed && r->status == 126, "a directory as the program: ERROR 126 (%.200s)",
+	    r->msg);
 	free(r);
 	r = run("{\"process\":{\"args\":[\"/bin/true\"],\"cwd\":\"/nonexistent-dir\"}}", NULL,
 		false);
