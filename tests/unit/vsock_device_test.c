@@ -815,8 +815,10 @@ static bool stranger_refused(const char *path, struct guest *g)
 			    setresuid(65534, 65534, 65534) < 0)
 				_exit(2);
 			int fd = connect_unix(path);
+			struct timeval two_s = { 2, 0 };
 			if (fd < 0)
 				_exit(errno == EACCES ? 10 : 3);
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_s, sizeof(two_s));
 			_exit(read(fd, &c, 1) == 0 ? 0 : 4);
 		}
 		if (waitpid(pid, &status[open_mode], 0) != pid)
