@@ -206,6 +206,27 @@ static void test_output_and_status(void)
 	free(r);
 }
 
+/* A document exactly as krun exec writes it (src/oci/exec_process.c, all fields): the
+ * agent takes every one it knows (rlimits, env, user) and passes over the rest. */
+static void test_host_document(void)
+{
+	struct result *r = run(
+	    "{\"process\":{\"terminal\":false,\"args\":[\"/bin/sh\",\"-c\",\"ulimit -Hn; id -u; "
+	    "echo $K\"],\"env\":[\"PATH=/usr/bin:/bin\",\"K=v\"],\"cwd\":\"/\",\"user\":{\"uid\":0,"
+	    "\"gid\":0,\"umask\":18,\"additionalGids\":[]},\"rlimits\":[{\"type\":\"RLIMIT_"
+	    "NOFILE\","
+	    "\"soft\":1024,\"hard\":4096}],\"noNewPrivileges\":false,\"capabilities\":{"
+	    "\"bounding\":[\"CAP_CHOWN\"],\"effective\":[],\"inheritable\":[],\"permitted\":[],"
+	    "\"ambient\":[]}}}",
+	    NULL, false);
+
+	r->out[r->out_len < sizeof(r->out) ? r->out_len : 0] = '\0';
+	if (!ok(r->exited && !strcmp(r->out, "4096\n0\nv\n"),
+		"krun exec's document: its rlimits, user and env apply"))
+		printf("#   got output of %zu bytes\n", r->out_len);
+	free(r);
+}
+
 static void test_stdin(void)
 {
 	struct result *r =
@@ -457,6 +478,7 @@ int main(void)
 		return 1;
 	agent_init(&agent, &loop);
 	test_output_and_status();
+	test_host_document();
 	test_stdin();
 	test_backpressure();
 	test_failures();
