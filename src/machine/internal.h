@@ -24,8 +24,9 @@ struct machine {
 	_Atomic int exit_status;
 
 	struct virtio_device *console;
-	int signal_fd;	      /* signalfd of `signals`; -1 until watched */
-	bool signals_blocked; /* then saved_mask is the caller's, restored at the end */
+	struct agent_bridge *bridge; /* the exec channel, with TSI */
+	int signal_fd;		     /* signalfd of `signals`; -1 until watched */
+	bool signals_blocked;	     /* then saved_mask is the caller's, restored at the end */
 	sigset_t signals, saved_mask;
 };
 
