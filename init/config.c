@@ -140,6 +140,35 @@ int config_parse(const char *text, size_t len, struct init_config *cfg, struct i
 	return ret;
 }
 
+static int parse_exec_root(json_object *root, struct init_process *p, struct init_error *err)
+{
+	json_object *process = NULL;
+	int ret;
+
+	if (!json_object_is_type(root, json_type_object))
+		return init_fail(err, 0, "expected a JSON object at the top level");
+	ret = json_member(root, "process", json_type_object, true, "process", &process, err);
+	if (ret < 0)
+		return ret;
+	return config_parse_process(process, p, err);
+}
+
+int config_parse_exec(const char *text, size_t len, struct init_process *p, struct init_error *err)
+{
+	json_object *root = NULL;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	ret = parse_json(text, len, &root, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_exec_root(root, p, err);
+	json_object_put(root);
+	if (ret < 0)
+		config_free_process(p);
+	return ret;
+}
+
 int config_load(const char *path, struct init_config *cfg, struct init_error *err)
 {
 	cleanup_free char *text = NULL;

@@ -60,6 +60,9 @@ struct init_config {
 /* Parses a config from text (len bytes, need not be NUL-terminated). On failure *cfg is
  * left empty and needs no config_free. */
 int config_parse(const char *text, size_t len, struct init_config *cfg, struct init_error *err);
+void config_free_process(struct init_process *p);
+/* Parses an exec request, {"process": an OCI process object}, as the main process is. */
+int config_parse_exec(const char *text, size_t len, struct init_process *p, struct init_error *err);
 int config_load(const char *path, struct init_config *cfg, struct init_error *err);
 void config_free(struct init_config *cfg);
 

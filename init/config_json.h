@@ -32,6 +32,5 @@ int json_get_strv(json_object *obj, const char *key, bool required, const char *
 /* The `process` object (config_process.c). */
 struct init_process;
 int config_parse_process(json_object *obj, struct init_process *p, struct init_error *err);
-void config_free_process(struct init_process *p);
 
 #endif

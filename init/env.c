@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "common.h"
+#include "config.h"
 #include "env.h"
 
 const char *env_lookup(char *const *env, const char *name)
@@ -77,4 +78,14 @@ char **env_build(char *const *env, size_t n, const char *passwd, uint32_t uid, b
 	if (terminal && !env_lookup(out, "TERM"))
 		out[o++] = xstrdup("TERM=xterm");
 	return out;
+}
+
+char **env_for_process(const struct init_process *p)
+{
+	struct init_error ignored = { 0 };
+	cleanup_free char *passwd = NULL;
+	size_t len;
+
+	read_file(PASSWD_PATH, PASSWD_MAX_SIZE, &passwd, &len, &ignored);
+	return env_build(p->env, p->num_env, passwd, p->user.uid, p->terminal);
 }

@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define PASSWD_PATH  "/etc/passwd"
+#define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define PASSWD_PATH	"/etc/passwd"
+#define PASSWD_MAX_SIZE (4u << 20)
 
 /* The value of `name` in a NULL-terminated KEY=VALUE array (first match), or NULL. */
 const char *env_lookup(char *const *env, const char *name);
@@ -19,5 +20,9 @@ char *passwd_home(const char *passwd, uint32_t uid);
 /* process.env + HOME (from passwd, else "/") + TERM=xterm (with a terminal). passwd may
  * be NULL. Returns a new NULL-terminated array. */
 char **env_build(char *const *env, size_t n, const char *passwd, uint32_t uid, bool terminal);
+
+struct init_process;
+/* env_build for p with the root's passwd file, read now (none just means HOME=/). */
+char **env_for_process(const struct init_process *p);
 
 #endif

@@ -35,18 +35,29 @@ void loop_remove(struct loop *l, struct loop_watch *w)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
+/* One event per call: a callback may then free any watch (an exec connection ending takes
+ * its process' fds with it) without a later event of the same batch pointing at it. */
 int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err)
 {
-	struct epoll_event events[8];
-	int n = epoll_wait(l->epfd, events, ARRAY_SIZE(events), timeout_ms);
+	struct epoll_event ev;
+	int n = epoll_wait(l->epfd, &ev, 1, timeout_ms);
 
 	if (n < 0 && errno == EINTR)
 		return 0;
 	if (n < 0)
 		return init_fail(err, errno, "epoll_wait");
-	for (int i = 0; i < n; i++) {
-		struct loop_watch *w = events[i].data.ptr;
-		w->ready(w, events[i].events);
+	if (n == 1) {
+		struct loop_watch *w = ev.data.ptr;
+		w->ready(w, ev.events);
 	}
+	return 0;
+}
+
+int loop_set_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
+		return init_fail(err, errno, "watch fd %d", w->fd);
 	return 0;
 }

@@ -22,9 +22,12 @@ void loop_close(struct loop *l);
 int loop_add(struct loop *l, struct loop_watch *w, struct init_error *err);
 /* The same with these epoll events (EPOLLIN | EPOLLET, say). */
 int loop_add_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err);
+/* Changes the events watched on w->fd. */
+int loop_set_events(struct loop *l, struct loop_watch *w, uint32_t events, struct init_error *err);
 /* Stops watching w->fd; call before closing it. */
 void loop_remove(struct loop *l, struct loop_watch *w);
-/* Waits for ready fds (up to timeout_ms, -1 for ever) and calls their watches once. */
+/* Waits for a ready fd (up to timeout_ms, -1 for ever) and calls its watch. One at a time,
+ * so a watch may free any other. */
 int loop_dispatch(struct loop *l, int timeout_ms, struct init_error *err);
 
 #endif

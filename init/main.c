@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "agent.h"
 #include "config.h"
 #include "env.h"
 #include "host_signals.h"
@@ -18,7 +19,6 @@
 #include "workload.h"
 
 #define DEFAULT_HOSTNAME "localhost"
-#define PASSWD_MAX_SIZE	 (4u << 20)
 
 /* The kernel leaves fds 0-2 closed when the root has no /dev/console. Fill the holes
  * before opening anything, so that no fd of ours lands there and gets clobbered by the
@@ -71,17 +71,6 @@ static int prepare(struct init_config *cfg, bool *have_cfg, struct init_error *e
 	return set_names(cfg, err);
 }
 
-static char **workload_env(const struct init_process *p)
-{
-	struct init_error ignored = { 0 };
-	cleanup_free char *passwd = NULL;
-	size_t len;
-
-	/* No passwd file (a scratch image) just means HOME=/. */
-	read_file(PASSWD_PATH, PASSWD_MAX_SIZE, &passwd, &len, &ignored);
-	return env_build(p->env, p->num_env, passwd, p->user.uid, p->terminal);
-}
-
 /* Holding the port open before the workload starts tells the host that signals reach
  * it from now on; those sent before it runs wait in the port. */
 static void watch_host_signals(struct supervisor *sup)
@@ -94,12 +83,25 @@ static void watch_host_signals(struct supervisor *sup)
 			err.msg);
 }
 
+/* Without vsock (a VM with no vsock device) nothing can enter the VM: said only when the
+ * device is there and the agent still fails. */
+static void start_agent(struct supervisor *sup, struct agent *agent)
+{
+	struct init_error err = { 0 };
+
+	if (agent_open(agent, &sup->loop, &err) == 0)
+		sup->agent = agent;
+	else if (err.errnum != EAFNOSUPPORT && err.errnum != ENODEV)
+		log_msg("warning: %s: `krun exec` cannot enter this container", err.msg);
+}
+
 static int run_workload(const struct init_config *cfg, const struct stdio_fds *stdio)
 {
-	cleanup_strv char **env = workload_env(&cfg->process);
+	cleanup_strv char **env = env_for_process(&cfg->process);
 	const struct workload w = { .process = &cfg->process, .env = env, .stdio = stdio };
 	struct init_error err = { 0 };
 	struct supervisor sup;
+	struct agent agent;
 	pid_t pid;
 	int status;
 
@@ -108,6 +110,7 @@ static int run_workload(const struct init_config *cfg, const struct stdio_fds *s
 		return STATUS_INIT_FAILED;
 	}
 	watch_host_signals(&sup);
+	start_agent(&sup, &agent);
 	if (workload_start(&w, &pid, &status, &err) < 0) {
 		log_msg("%s", err.msg);
 		return STATUS_INIT_FAILED;
@@ -119,8 +122,11 @@ static int run_workload(const struct init_config *cfg, const struct stdio_fds *s
 	}
 	if (pid > 0 && supervisor_run(&sup, pid, &status, &err) < 0) {
 		log_msg("%s", err.msg);
-		return STATUS_INIT_FAILED;
+		status = STATUS_INIT_FAILED;
 	}
+	/* The workload is gone: so are the processes entered beside it. */
+	if (sup.agent)
+		agent_close(sup.agent);
 	return status;
 }
 

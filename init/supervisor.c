@@ -22,6 +22,8 @@ static void reap_children(struct supervisor *s)
 			s->status = status_from_wait(wstatus);
 			s->workload = 0;
 			s->done = true;
+		} else if (s->agent) {
+			agent_reaped(s->agent, pid, wstatus);
 		}
 	}
 }

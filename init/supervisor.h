@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "common.h"
+#include "agent.h"
 #include "loop.h"
 
 struct supervisor {
@@ -16,7 +17,8 @@ struct supervisor {
 	struct loop_watch signals; /* the signalfd */
 	struct loop_watch host;	   /* the krun-signal port; fd -1 when none */
 	sigset_t handled;
-	pid_t workload; /* 0 until started, and again once reaped */
+	struct agent *agent; /* exec'd processes, when the agent runs */
+	pid_t workload;	     /* 0 until started, and again once reaped */
 	bool done;
 	int status;
 };

@@ -28,7 +28,8 @@ static int read_failure(int fd, struct child_failure *f)
 	return n == sizeof(*f);
 }
 
-static void reap_failed_child(pid_t pid, const struct child_failure *f, int *status)
+static void reap_failed_child(const struct workload *w, pid_t pid, const struct child_failure *f,
+			      int *status)
 {
 	pid_t r;
 
@@ -36,7 +37,10 @@ static void reap_failed_child(pid_t pid, const struct child_failure *f, int *sta
 		r = waitpid(pid, NULL, 0);
 	while (r < 0 && errno == EINTR);
 	*status = f->status;
-	log_msg("%s", f->msg);
+	if (w->failure)
+		*w->failure = *f;
+	else
+		log_msg("%s", f->msg);
 }
 
 int workload_start(const struct workload *w, pid_t *pid, int *status, struct init_error *err)
@@ -67,6 +71,6 @@ int workload_start(const struct workload *w, pid_t *pid, int *status, struct ini
 		log_msg("warning: reading the workload's exec status: %s", strerror(-ret));
 	*pid = ret == 1 ? 0 : child;
 	if (ret == 1)
-		reap_failed_child(child, &f, status);
+		reap_failed_child(w, child, &f, status);
 	return 0;
 }

@@ -9,10 +9,15 @@
 #include "config.h"
 #include "streams.h"
 
+struct child_failure;
+
 struct workload {
 	const struct init_process *process;
 	char *const *env; /* the complete environment (env_build) */
 	const struct stdio_fds *stdio;
+	/* When set, a failure before exec is told here instead of logged (exec'd processes:
+	 * the host gets the reason). */
+	struct child_failure *failure;
 };
 
 /* What the child sends when it cannot exec: the status to report and why. Smaller than

@@ -11,6 +11,7 @@ static const struct cli_verb verbs[] = {
 	{ "start", "boot a created container", krun_cmd_start },
 	{ "run", "create and start a container (in the foreground unless --detach)", krun_cmd_run },
 	{ "state", "print a container's OCI state", krun_cmd_state },
+	{ "exec", "run a process in a running container's VM", krun_cmd_exec },
 	{ "kill", "send a signal to a container", krun_cmd_kill },
 	{ "delete", "remove a container", krun_cmd_delete },
 	{ "list", "list the containers", krun_cmd_list },

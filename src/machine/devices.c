@@ -5,6 +5,7 @@
 #include "devices/console/console.h"
 #include "devices/fs/fs.h"
 #include "devices/rng.h"
+#include "agent/bridge.h"
 #include "devices/vsock/tsi.h"
 #include "util/util.h"
 
@@ -123,7 +124,12 @@ static int add_tsi(struct machine *m, krun_error_t *err)
 	xasprintf(&s, "%s tsi=1", m->cmdline);
 	free(m->cmdline);
 	m->cmdline = s;
-	return attach(m, dev, err);
+	ret = attach(m, dev, err);
+	if (ret < 0 || !cfg->has_agent_socket)
+		return ret;
+	ret = agent_bridge_new(vm_event_loop(m->vm), dev, cfg->agent_listen_fd, cfg->agent_owner,
+			       &m->bridge, err);
+	return ret < 0 ? krun_error_wrap(err, "the exec channel") : 0;
 }
 
 /* The devices in the order of their MMIO windows and IRQ lines: hvc0 comes first. */
@@ -142,11 +148,17 @@ int machine_add_devices(struct machine *m, krun_error_t *err)
 		if (ret < 0)
 			return ret;
 	}
+	/* Without TSI's vsock nothing serves the exec socket: closed, `krun exec` is refused
+	 * at once instead of waiting on it. */
+	if (m->cfg->has_agent_socket && !m->bridge)
+		close(m->cfg->agent_listen_fd);
 	return 0;
 }
 
 void machine_release_devices(struct machine *m)
 {
+	agent_bridge_free(m->bridge);
+	m->bridge = NULL;
 	for (unsigned i = 0; i < m->ndev; i++)
 		if (m->dev[i]->ops->drain)
 			m->dev[i]->ops->drain(m->dev[i]);

@@ -27,9 +27,10 @@ struct machine {
 	struct virtio_device *console;
 	char klog[CONSOLE_KLOG_SIZE]; /* the end of the guest's kernel console, once stopped */
 	size_t klog_len;
-	const char *stop_reason; /* how the VM stopped, once stopped */
-	int signal_fd;		 /* signalfd of `signals`; -1 until watched */
-	bool signals_blocked;	 /* then saved_mask is the caller's, restored at the end */
+	const char *stop_reason;     /* how the VM stopped, once stopped */
+	struct agent_bridge *bridge; /* the exec channel, with TSI */
+	int signal_fd;		     /* signalfd of `signals`; -1 until watched */
+	bool signals_blocked;	     /* then saved_mask is the caller's, restored at the end */
 	sigset_t signals, saved_mask;
 };
 

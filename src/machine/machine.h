@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include "util/error.h"
 
@@ -56,6 +57,11 @@ struct machine_config {
 	 * runs on another thread then. A failure stops the VM before the guest runs. */
 	int (*confine)(void *opaque, krun_error_t *err);
 	void *confine_opaque;
+	/* The exec channel (docs/exec.md): with TSI's vsock device, agent_listen_fd (taken
+	 * over) is bridged to the guest's agent for peers of uid agent_owner or 0. */
+	bool has_agent_socket;
+	int agent_listen_fd;
+	uid_t agent_owner;
 
 	/* For set-up benchmarks: build the whole machine but never enter the guest (then
 	 * allowed on kvm_pvm; *exit_status is 0); and, when not NULL, receive the

@@ -282,6 +282,9 @@ static void fill_machine(struct child_ctx *ctx, struct machine_config *m)
 	const struct vm_paths *paths = &ctx->paths;
 
 	m->kvm_fd = paths->kvm;
+	m->has_agent_socket = c->agent_listener >= 0;
+	m->agent_listen_fd = c->agent_listener;
+	m->agent_owner = geteuid();
 	m->cpus = vcpus(&b->vm);
 	m->ram_mib = b->vm.ram_mib;
 	m->kernel_path = paths->kernel ? paths->kernel : b->kernel_path;
@@ -368,6 +371,9 @@ static int boot(struct child_ctx *ctx, int *status, krun_error_t *err)
 	int ret;
 
 	if (is_sandbox(c->bundle->cfg)) {
+		/* Nothing to enter: `krun exec` is refused at once rather than left waiting. */
+		if (c->agent_listener >= 0)
+			close(c->agent_listener);
 		*status = hold_namespaces();
 		return 0;
 	}

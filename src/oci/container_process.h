@@ -16,6 +16,7 @@ struct container_child {
 	const char *id;
 	int sync_fd;
 	int start_listener; /* made by the parent: the state directory may be out of reach */
+	int agent_listener; /* the exec channel's agent.sock, made by the parent too */
 	int console_sock;   /* connected --console-socket, or -1 */
 	bool own_terminal;  /* process.terminal on krun's own terminal (foreground run) */
 };

@@ -1,6 +1,7 @@
 /* Creating a container (the runtime's side of the set-up handshake, the state, the hooks it
  * runs, the pid file) and the steps `start`, `run` and `delete` share afterwards. */
 #include "oci/launch.h"
+#include "agent/bridge.h"
 #include "oci/cgroup.h"
 #include "oci/console_socket.h"
 #include "oci/container_process.h"
@@ -34,6 +35,7 @@ struct parent {
 	struct ns_plan ns;
 	int console_sock;
 	int start_listener;
+	int agent_listener;
 	int sync_fd;
 	pid_t pid;
 	struct cgroup *cg;
@@ -74,6 +76,16 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	return 0;
 }
 
+/* The exec channel's socket (docs/exec.md), made here for the same reason as the start
+ * socket: the container process may not reach the state directory. */
+static int make_agent_socket(const char *dir, krun_error_t *err)
+{
+	cleanup_free char *path = NULL;
+
+	xasprintf(&path, "%s/agent.sock", dir);
+	return agent_socket_listen(path, err);
+}
+
 static int make_state_dir(struct parent *p, krun_error_t *err)
 {
 	const struct bundle *b = p->l->bundle;
@@ -89,6 +101,10 @@ static int make_state_dir(struct parent *p, krun_error_t *err)
 	if (ret < 0)
 		return ret;
 	p->start_listener = ret;
+	ret = make_agent_socket(p->dir, err);
+	if (ret < 0)
+		return ret;
+	p->agent_listener = ret;
 	return 0;
 }
 
@@ -144,6 +160,7 @@ static int clone_child(struct parent *p, bool own_terminal, krun_error_t *err)
 			.id = p->l->opts->id,
 			.sync_fd = theirs,
 			.start_listener = p->start_listener,
+			.agent_listener = p->agent_listener,
 			.console_sock = p->console_sock,
 			.own_terminal = own_terminal,
 		};
@@ -341,6 +358,7 @@ static void parent_release(struct parent *p)
 	ns_plan_release(&p->ns);
 	close_and_reset(&p->console_sock);
 	close_and_reset(&p->start_listener);
+	close_and_reset(&p->agent_listener);
 	close_and_reset(&p->sync_fd);
 	cgroup_free(p->cg);
 	container_state_free(p->state);
@@ -356,6 +374,7 @@ int launch_container(const struct launch *l, struct container_state **state, kru
 		.root = status_root(l->g),
 		.console_sock = -1,
 		.start_listener = -1,
+		.agent_listener = -1,
 		.sync_fd = -1,
 	};
 	int ret;

@@ -22,5 +22,6 @@ KRUN_VERB(resume);
 KRUN_VERB(update);
 KRUN_VERB(spec);
 KRUN_VERB(features);
+KRUN_VERB(exec);
 
 #endif

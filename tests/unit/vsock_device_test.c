@@ -23,9 +23,13 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/bridge.h"
+#include "agent/proto.h"
 #include "devices/vsock/internal.h"
 #include "vsock_unix_backend.h"
 #include "tap.h"
@@ -800,6 +804,100 @@ static void test_connect_guest(void)
 	guest_destroy(&g);
 }
 
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A user other than the container's owner connects: with the socket's own mode it cannot;
+ * with the mode opened up (the bridge's check is the second line), it is closed unserved
+ * and the guest hears nothing. */
+static bool stranger_refused(const char *path, struct guest *g)
+{
+	int status[2] = { -1, -1 };
+
+	for (int open_mode = 0; open_mode < 2; open_mode++) {
+		if (open_mode && (chmod(dir, 0711) < 0 || chmod(path, 0666) < 0))
+			return false;
+		pid_t pid = fork();
+		if (pid == 0) {
+			char c;
+			if (setresgid(65534, 65534, 65534) < 0 ||
+			    setresuid(65534, 65534, 65534) < 0)
+				_exit(2);
+			int fd = connect_unix(path);
+			struct timeval two_s = { 2, 0 };
+			if (fd < 0)
+				_exit(errno == EACCES ? 10 : 3);
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_s, sizeof(two_s));
+			_exit(read(fd, &c, 1) == 0 ? 0 : 4);
+		}
+		if (waitpid(pid, &status[open_mode], 0) != pid)
+			return false;
+	}
+	chmod(dir, 0700);
+	chmod(path, 0600);
+	return WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 10 && WIFEXITED(status[1]) &&
+	       WEXITSTATUS(status[1]) == 0 && rx_quiet(g);
+}
+
+/* The exec bridge (src/agent/bridge.c): the container's socket, mode 0600, becomes a
+ * connection from the bridge's host ports to the guest agent's port. */
+static void test_agent_bridge(void)
+{
+	struct agent_bridge *b = NULL;
+	krun_error_t err = NULL;
+	char path[128], buf[8];
+	struct stat st;
+	struct guest g;
+	struct pkt p;
+	int lfd, fd;
+
+	snprintf(path, sizeof(path), "%s/agent.sock", dir);
+	guest_boot(&g, false, 16);
+	lfd = agent_socket_listen(path, &err);
+	ok(lfd >= 0 && stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600,
+	   "agent.sock is a socket of mode 0600");
+	ok(agent_bridge_new(g.dev->loop, g.dev, lfd, 0, &b, &err) == 0, "the bridge serves it");
+	fd = connect_unix(path);
+	ok(fd >= 0 &&
+	       expect_op(&g, AGENT_HOST_PORT_BASE, AGENT_VSOCK_PORT, VIRTIO_VSOCK_OP_REQUEST),
+	   "a connection to it asks the guest's agent port for one, from the bridge's ports");
+	ok(send_pkt(&g,
+		    (struct hdr_args){ AGENT_VSOCK_PORT, AGENT_HOST_PORT_BASE,
+				       VIRTIO_VSOCK_OP_RESPONSE },
+		    NULL, 0) &&
+	       write(fd, "exec", 4) == 4 && recv_pkt(&g, &p) &&
+	       is_pkt(&p, AGENT_HOST_PORT_BASE, AGENT_VSOCK_PORT, VIRTIO_VSOCK_OP_RW) &&
+	       p.h.len == 4 && !memcmp(p.data, "exec", 4) &&
+	       send_pkt(
+		   &g,
+		   (struct hdr_args){ AGENT_VSOCK_PORT, AGENT_HOST_PORT_BASE, VIRTIO_VSOCK_OP_RW },
+		   "back", 4) &&
+	       host_read(fd, buf, 4) && !memcmp(buf, "back", 4),
+	   "bytes flow both ways, untouched");
+	ok(stranger_refused(path, &g),
+	   "a user who does not own the container cannot connect, and is closed unserved "
+	   "when the mode would let it");
+	int second = connect_unix(path);
+	ok(second >= 0 &&
+	       expect_op(&g, AGENT_HOST_PORT_BASE + 1, AGENT_VSOCK_PORT, VIRTIO_VSOCK_OP_REQUEST),
+	   "the next connection takes the next host port");
+	close(second);
+	close(fd);
+	agent_bridge_free(b);
+	guest_destroy(&g);
+	krun_error_release(&err);
+}
+
 /* An rx buffer with room for a header only carries no data: it comes back empty and the
  * data goes into the next one. */
 static void test_tiny_rx_buffer(void)
@@ -1038,6 +1136,7 @@ int main(void)
 	test_cap();
 	test_reset();
 	test_connect_guest();
+	test_agent_bridge();
 	test_tiny_rx_buffer();
 	test_small_packet_flood();
 	test_record_flood();
