@@ -26,6 +26,10 @@ struct agent_conn *conn_new(struct agent *a, int fd)
 	c->out[OUT_STDOUT] = (struct loop_watch){ .fd = -1, .ready = on_stdout };
 	c->out[OUT_STDERR] = (struct loop_watch){ .fd = -1, .ready = on_stderr };
 	c->in = (struct loop_watch){ .fd = -1, .ready = on_in };
+	/* The host waits for this before it sends anything: a connection the guest refused
+	 * (the agent not listening yet, early in boot) then ends without it, and is retried. */
+	uint32_t version = AGENT_PROTOCOL_VERSION;
+	conn_queue(c, AGENT_READY, &version, sizeof(version));
 	return c;
 }
 

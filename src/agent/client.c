@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include "agent/client.h"
 #include "agent/proto.h"
@@ -232,6 +233,63 @@ void agent_client_release(struct agent_client *c)
 {
 	free(c->relay);
 	c->relay = NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The READY record at the front of rx: 1 when taken, 0 when not all there yet. */
+static int take_ready(struct agent_relay *r, krun_error_t *err)
+{
+	struct agent_record_header h;
+	uint32_t version;
+
+	if (r->rx_len < HDR)
+		return 0;
+	memcpy(&h, r->rx, HDR);
+	if (h.type != AGENT_READY || h.len != sizeof(version))
+		return krun_make_error(err, EPROTO,
+				       "exec: the agent began with record %u, not READY", h.type);
+	if (r->rx_len < HDR + h.len)
+		return 0;
+	memcpy(&version, r->rx + HDR, sizeof(version));
+	if (version != AGENT_PROTOCOL_VERSION)
+		return krun_make_error(err, EPROTO,
+				       "exec: the guest's agent speaks version %u of the exec "
+				       "protocol, krun %u (are krun and its init from one build?)",
+				       version, AGENT_PROTOCOL_VERSION);
+	r->rx_len -= HDR + h.len;
+	memmove(r->rx, r->rx + HDR + h.len, r->rx_len);
+	return 1;
+}
+
+int agent_client_await_ready(struct agent_client *c, int timeout_ms, krun_error_t *err)
+{
+	struct agent_relay *r = relay_state(c);
+	int64_t deadline = now_ms() + timeout_ms;
+	int ret;
+
+	while ((ret = take_ready(r, err)) == 0) {
+		if (r->done)
+			return krun_make_error(
+			    err, ECONNRESET,
+			    "exec: the connection ended before the agent answered");
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return krun_make_error(err, ETIMEDOUT, "exec: the agent did not answer");
+		struct pollfd p = { c->sock, POLLIN, 0 };
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return krun_make_error(err, errno, "exec: poll");
+		ret = receive(r, err);
+		if (ret < 0)
+			return ret;
+	}
+	return ret < 0 ? ret : 0;
 }
 
 int agent_client_start(struct agent_client *c, const char *request, pid_t *pid, int *status,

@@ -18,6 +18,11 @@ struct agent_client {
 	struct agent_relay *relay; /* NULL at first; agent_client_release frees it */
 };
 
+/* Waits for the agent's READY, the first record of a connection: 0 once it came,
+ * -ECONNRESET when the connection ended first (the guest refused it: its agent is not
+ * listening yet), -ETIMEDOUT after timeout_ms, -EPROTO for another record or version. */
+int agent_client_await_ready(struct agent_client *c, int timeout_ms, krun_error_t *err);
+
 /* Sends the EXEC record (JSON {"process": ...}) and waits for the answer: 0 with *pid the
  * guest pid once the process runs; 0 with *pid 0 and *status the exit status (125, 126,
  * 127) when it could not start, the reason in *why (to free). */

@@ -12,6 +12,8 @@
 #define AGENT_VSOCK_PORT 1000u
 /* The largest payload; a record announcing more ends the connection. */
 #define AGENT_RECORD_MAX (64u << 10)
+/* What READY carries; a host that does not know it stops there. */
+#define AGENT_PROTOCOL_VERSION 1u
 
 enum agent_record_type {
 	/* host to guest */
@@ -21,6 +23,7 @@ enum agent_record_type {
 	AGENT_SIGNAL = 4,    /* u32 signal number, sent to the process */
 	AGENT_WINSIZE = 5,   /* u16 rows, u16 columns: the terminal's new size */
 	/* guest to host */
+	AGENT_READY = 15,   /* u32 AGENT_PROTOCOL_VERSION; first, as soon as the agent accepted */
 	AGENT_STARTED = 16, /* u32 the process' pid in the guest */
 	AGENT_STDOUT = 17,  /* bytes the process wrote to stdout (or its terminal) */
 	AGENT_STDERR = 18,  /* bytes the process wrote to stderr */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include "agent/client.h"
 #include "oci/config.h"
@@ -231,6 +232,40 @@ static int connect_agent(const struct container_state *s, int *sock, krun_error_
 	return 0;
 }
 
+/* How long an exec waits for the guest's agent: right after `start` the guest may still
+ * be booting (seconds under emulation), and a connection the guest refuses is tried again. */
+#define AGENT_WAIT_MS	 60000
+#define AGENT_RETRY_USEC 100000
+
+/* Connects to the agent and waits for its READY, through a boot still under way. */
+static int reach_agent(const struct container_state *s, struct agent_client *c, krun_error_t *err)
+{
+	struct timespec start, now;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ret = connect_agent(s, &c->sock, err);
+		if (ret == 0)
+			ret = agent_client_await_ready(c, AGENT_WAIT_MS, err);
+		if (ret != -ECONNRESET && ret != -ECONNREFUSED)
+			return ret;
+		agent_client_release(c);
+		close_and_reset(&c->sock);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 > AGENT_WAIT_MS)
+			return krun_error_wrap(err,
+					       "exec: container `%s`'s agent was not reached "
+					       "in %d s",
+					       s->id, AGENT_WAIT_MS / 1000);
+		krun_error_release(err);
+		ret = check_running(s, err); /* the VM may have ended meanwhile */
+		if (ret < 0)
+			return ret;
+		usleep(AGENT_RETRY_USEC);
+	}
+}
+
 /* With a terminal: a host pty whose master goes to the caller; the stand-in relays its
  * slave, raw, since the guest's own terminal does the line discipline. */
 static int open_terminal(const struct exec_opts *o, struct agent_client *c, krun_error_t *err)
@@ -365,7 +400,7 @@ static int exec_in(const struct cli_globals *g, struct exec_opts *o, const char 
 	if (ret == 0)
 		ret = exec_process_json(&p, &o->changes, &json, err);
 	if (ret == 0)
-		ret = connect_agent(s, &c->sock, err);
+		ret = reach_agent(s, c, err);
 	if (ret == 0 && p.terminal)
 		ret = open_terminal(o, c, err);
 	oci_process_release(&p);

@@ -35,6 +35,15 @@ start_container() {
 	assert_equal "$stderr" err
 }
 
+@test "exec right after start waits for the guest's agent, as the guest boots" {
+	make_bundle -- sh -c 'while :; do sleep 1; done'
+	krun create --bundle "$BUNDLE" "$ID"
+	krun start "$ID"
+	run --separate-stderr krun exec "$ID" echo early
+	assert_success
+	assert_output early
+}
+
 @test "exec: exit statuses 0, 127, 126 and 128+9" {
 	start_container
 	run krun exec "$ID" true

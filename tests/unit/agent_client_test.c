@@ -55,13 +55,21 @@ static uint32_t get(int fd, char *buf, size_t size, uint32_t *len)
 	return h.type;
 }
 
-enum script { PLAIN, FAIL, STDIN, SIGNAL, GONE, HOSTILE, FLOOD };
+enum script { PLAIN, FAIL, STDIN, SIGNAL, GONE, HOSTILE, FLOOD, REFUSED, OLD_AGENT };
 
 /* The agent's side, in the child. Exits 0 when the client sent what it should. */
 static int agent(int fd, enum script s)
 {
 	static char buf[AGENT_RECORD_MAX + 1];
-	uint32_t len, type = get(fd, buf, sizeof(buf), &len);
+	uint32_t len, type;
+
+	if (s == REFUSED) /* as the bridge's end when the guest refused the connection */
+		return 0;
+	put_u32(fd, AGENT_READY,
+		s == OLD_AGENT ? AGENT_PROTOCOL_VERSION + 1 : AGENT_PROTOCOL_VERSION);
+	if (s == OLD_AGENT)
+		return 0;
+	type = get(fd, buf, sizeof(buf), &len);
 
 	if (type != AGENT_EXEC || !strstr(buf, "\"args\""))
 		return 10;
@@ -113,7 +121,7 @@ static int agent(int fd, enum script s)
 }
 
 struct outcome {
-	int start_ret, relay_ret, status, agent_status;
+	int ready_ret, start_ret, relay_ret, status, agent_status;
 	pid_t pid;
 	char *why, out[64], err[64];
 	off_t out_size;
@@ -152,8 +160,10 @@ static void drive(enum script s, int in, struct outcome *o)
 	sigemptyset(&forward);
 	sigaddset(&forward, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &forward, NULL);
-	o->start_ret = agent_client_start(&c, "{\"process\":{\"args\":[\"x\"]}}", &o->pid,
-					  &o->status, &o->why, &kerr);
+	o->ready_ret = agent_client_await_ready(&c, 10000, &kerr);
+	if (o->ready_ret == 0)
+		o->start_ret = agent_client_start(&c, "{\"process\":{\"args\":[\"x\"]}}", &o->pid,
+						  &o->status, &o->why, &kerr);
 	if (o->start_ret == 0 && o->pid > 0) {
 		if (s == SIGNAL)
 			kill(getpid(), SIGUSR1);
@@ -187,9 +197,17 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	drive(PLAIN, -1, &o);
+	ok(o.ready_ret == 0, "READY with this build's version is awaited first");
 	ok(o.start_ret == 0 && o.pid == 42, "start: the guest pid from STARTED");
 	ok(!strcmp(o.out, "hello") && !strcmp(o.err, "warn"), "stdout and stderr kept apart");
 	ok(o.relay_ret == 0 && o.status == 3 && agent_ok(&o), "exit status 3 from EXIT");
+
+	drive(REFUSED, -1, &o);
+	ok(o.ready_ret == -ECONNRESET && o.start_ret == 0,
+	   "a connection that ends before READY is told apart (the caller tries again)");
+
+	drive(OLD_AGENT, -1, &o);
+	ok(o.ready_ret == -EPROTO && o.start_ret == 0, "another protocol version is refused");
 
 	drive(FAIL, -1, &o);
 	ok(o.start_ret == 0 && o.pid == 0 && o.status == 127 && o.why &&

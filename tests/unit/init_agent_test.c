@@ -35,6 +35,8 @@ struct result {
 	char out[1 << 21], err[4096];
 	size_t out_len, err_len;
 	bool started, exited, failed, closed;
+	int records;	      /* taken so far */
+	bool ready_first;     /* the first record was READY, version 1 */
 	uint32_t pid, status; /* the wait status (EXIT) or the exit status (ERROR) */
 	char msg[1100];
 };
@@ -91,6 +93,9 @@ struct reader {
 
 static void take(struct result *r, uint32_t type, const uint8_t *p, uint32_t len)
 {
+	if (r->records++ == 0)
+		r->ready_first = type == AGENT_READY && len == 4 &&
+				 *(const uint32_t *)p == AGENT_PROTOCOL_VERSION;
 	switch (type) {
 	case AGENT_STARTED:
 		r->started = len == 4;
@@ -198,6 +203,7 @@ static void test_output_and_status(void)
 {
 	struct result *r = run(sh("echo out; echo err >&2; exit 3", false), NULL, false);
 
+	ok(r->ready_first, "the first record is READY with the protocol's version");
 	ok(r->started && r->pid > 0, "STARTED carries the process' pid");
 	ok(r->out_len == 4 && !memcmp(r->out, "out\n", 4), "stdout comes as STDOUT");
 	ok(r->err_len == 4 && !memcmp(r->err, "err\n", 4), "stderr comes as STDERR, apart");
