@@ -4,7 +4,7 @@
 #include "machine/internal.h"
 #include "devices/console/console.h"
 #include "devices/fs/fs.h"
-#include "devices/rng.h"
+#include "devices/rng/rng.h"
 #include "devices/vsock/tsi.h"
 #include "util/util.h"
 
