@@ -2,10 +2,10 @@
  * (console), the root file system with the guest init and the OCI config (virtio-fs),
  * rng, and TSI (virtio-vsock), each given the next MMIO window and IRQ line. */
 #include "machine/internal.h"
+#include "agent/bridge.h"
 #include "devices/console/console.h"
 #include "devices/fs/fs.h"
-#include "devices/rng.h"
-#include "agent/bridge.h"
+#include "devices/rng/rng.h"
 #include "devices/vsock/tsi.h"
 #include "util/util.h"
 

@@ -120,6 +120,18 @@ tsi_bundle() {
 	assert_output "$BIG_SUM  -"
 }
 
+@test "TSI: 16 MiB from the guest to a host server arrive intact" {
+	# Past the guest's own 256 KiB buffer, which its kernel may cap our credit to.
+	host srv tcp-sink-server 127.0.0.1 18090 "$BATS_TEST_TMPDIR/received"
+	tsi_bundle -- sh -c 'krun-testprog tcp-put 127.0.0.1 18090 < /up'
+	head -c $((16 << 20)) "$BIG" > "$BUNDLE/rootfs/up"
+	run --separate-stderr krun_run
+	assert_status 0
+	wait_for grep -q '^received' "$BATS_TEST_TMPDIR/srv"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/srv")" $'listening\nreceived 16777216'
+	assert_equal "$(sha256sum < "$BATS_TEST_TMPDIR/received")" "$(sha256sum < "$BUNDLE/rootfs/up")"
+}
+
 @test "TSI: small pieces left unread hold little guest memory" {
 	# 2000 separate 400-byte segments: in 16 KiB receive buffers they would hold over
 	# 31 MiB; copied out (kernel/patches/0002), about 2 MiB.

@@ -296,6 +296,22 @@ static int tcp_get(char **argv)
 	return 0;
 }
 
+/* Connects, sends stdin, half-closes, and waits for the peer to close. */
+static int tcp_put(char **argv)
+{
+	unsigned long long sent = 0, back = 0;
+	int fd = tcp_connect(argv[0], argv[1]);
+
+	if (fd < 0)
+		return 1;
+	if (copy_all(STDIN_FILENO, fd, &sent) < 0)
+		return fail("write", argv[0]);
+	if (shutdown(fd, SHUT_WR) < 0 || copy_all(fd, -1, &back) < 0)
+		return fail("finish", argv[0]);
+	fprintf(stderr, "tcp-put: %llu bytes\n", sent);
+	return 0;
+}
+
 /* MemAvailable of /proc/meminfo, in KiB; -1 if unreadable. */
 static long mem_available_kib(void)
 {
@@ -548,6 +564,23 @@ static int send_file(int c, char **argv)
 	int f = open(argv[2], O_RDONLY);
 
 	return f < 0 || copy_all(f, c, &total) < 0;
+}
+
+/* Writes what one connection sends into FILE, closes it, prints "received N". */
+static int tcp_sink_server(char **argv)
+{
+	unsigned long long total = 0;
+	int fd = listen_on(argv[0], argv[1], SOCK_STREAM), c, f;
+
+	if (fd < 0)
+		return 1;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	f = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (c < 0 || f < 0 || copy_all(c, f, &total) < 0 || close(f) < 0)
+		return fail("receive", argv[2]);
+	close(c);
+	printf("received %llu\n", total);
+	return 0;
 }
 
 /* Sends the same file to every connection. */
@@ -893,6 +926,7 @@ static const struct command {
 	{ "boottime", 0, boottime, "" },
 	{ "vsock-echo", 1, vsock_echo, "PORT" },
 	{ "tcp-get", 2, tcp_get, "HOST PORT" },
+	{ "tcp-put", 2, tcp_put, "HOST PORT" },
 	{ "tcp-talk", 3, tcp_talk, "HOST PORT TEXT" },
 	{ "tcp-hold", 3, tcp_hold, "HOST PORT SECONDS" },
 	{ "names", 2, names, "HOST PORT" },
@@ -900,6 +934,7 @@ static const struct command {
 	{ "parallel-connect", 3, parallel_connect, "HOST PORT N" },
 	{ "tcp-echo-server", 2, tcp_echo_server, "ADDR PORT" },
 	{ "tcp-file-server", 3, tcp_file_server, "ADDR PORT FILE" },
+	{ "tcp-sink-server", 3, tcp_sink_server, "ADDR PORT FILE" },
 	{ "tcp-trickle-server", 4, tcp_trickle_server, "ADDR PORT COUNT SIZE" },
 	{ "listen-close", 3, listen_close, "ADDR PORT SECONDS" },
 	{ "udp-echo-server", 2, udp_echo_server, "ADDR PORT" },

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/rng.h"
+#include "devices/rng/rng.h"
 #include "tap.h"
 #include "vm/event_loop.h"
 #include "vring_driver.h"

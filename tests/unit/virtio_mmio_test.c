@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "devices/rng.h"
+#include "devices/rng/rng.h"
 #include "tap.h"
 #include "util/util.h"
 #include "vring_driver.h"

@@ -493,6 +493,41 @@ static void test_credit_from_guest(void)
 	guest_destroy(&g);
 }
 
+/* A guest that sends no more than its own buffer size in flight (Linux caps our credit to
+ * it since 6.1.y): it sends 256 KiB and waits; once the host consumed it, credit must come
+ * back, though the guest never used half of our 1 MiB. */
+static void test_credit_guest_capped(void)
+{
+	const uint32_t own = 256 * 1024;
+	static char chunk[65536], sink[65536];
+	struct guest g;
+	struct pkt p;
+	size_t drained = 0;
+	bool update = false;
+
+	guest_boot(&g, false, 64);
+	int lfd = listen_on(1201, SOCK_STREAM, 8);
+	int hfd = connect_pair(&g, lfd, 7001, 1201, VSOCK_STREAM, own);
+	memset(chunk, 'c', sizeof(chunk));
+	for (uint32_t sent = 0; sent < own; sent += sizeof(chunk))
+		send_pkt(&g, (struct hdr_args){ 7001, 1201, VIRTIO_VSOCK_OP_RW, .buf_alloc = own },
+			 chunk, sizeof(chunk));
+	while (drained < own) {
+		struct pollfd pf = { .fd = hfd, .events = POLLIN };
+		ssize_t r = poll(&pf, 1, 2000) == 1 ? read(hfd, sink, sizeof(sink)) : -1;
+		if (r <= 0)
+			break;
+		drained += (size_t)r;
+	}
+	while (!update && recv_pkt(&g, &p))
+		update = p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE && own - p.h.fwd_cnt <= own / 2;
+	ok(drained == own && update,
+	   "a guest capped at its own 256 KiB gets credit back once the host consumed it");
+	close(hfd);
+	close(lfd);
+	guest_destroy(&g);
+}
+
 static void test_seqpacket(void)
 {
 	struct guest g;
@@ -1131,6 +1166,7 @@ int main(void)
 	test_stream();
 	test_credit_to_guest();
 	test_credit_from_guest();
+	test_credit_guest_capped();
 	test_seqpacket();
 	test_malformed();
 	test_cap();

@@ -182,13 +182,23 @@ bool conn_update(struct conn *c)
 	return true;
 }
 
-/* The guest's view of our free buffer space is below half: tell it what was consumed. */
+/* What the guest may have in flight towards us: our buffer, or its own when smaller, since
+ * a guest may cap our credit to its buffer size (Linux does, since 6.1.y); waiting for it
+ * to use half of ours would then stall it for good. */
+static uint32_t guest_send_window(const struct conn *c)
+{
+	return c->peer_buf_alloc && c->peer_buf_alloc < VSOCK_BUF_ALLOC ? c->peer_buf_alloc
+									: VSOCK_BUF_ALLOC;
+}
+
+/* Over half of the guest's window is, in its view, still in use: tell it what was
+ * consumed. */
 static void maybe_credit_update(struct conn *c)
 {
 	uint32_t guest_view_used = c->rx_cnt - c->adv_fwd_cnt;
 
 	if (c->fwd_cnt != c->adv_fwd_cnt && !c->guest_no_send &&
-	    guest_view_used > VSOCK_BUF_ALLOC / 2)
+	    guest_view_used > guest_send_window(c) / 2)
 		conn_set_pending(c, PEND_CREDIT_UPDATE);
 }
 

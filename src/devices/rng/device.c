@@ -2,7 +2,7 @@
  * getrandom(), on the event loop thread. A chain may be as large as 4 GiB: it is filled a
  * slice per turn of the loop, and held (popped, not yet used) in between, so that no
  * request keeps the loop from the console and TSI for longer than a slice takes. */
-#include "devices/rng.h"
+#include "devices/rng/rng.h"
 
 #include <errno.h>
 #include <linux/virtio_ids.h>
