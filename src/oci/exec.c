@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent/client.h"
+#include "oci/cgroup.h"
 #include "oci/config.h"
 #include "oci/console_socket.h"
 #include "oci/exec_process.h"
@@ -232,6 +233,22 @@ static int connect_agent(const struct container_state *s, int *sock, krun_error_
 	return 0;
 }
 
+/* The stand-in joins the container's cgroup, as crun's exec'd processes do: `krun ps`
+ * lists it, `kill --all` reaches it (and through it the guest process), and `delete
+ * --force` ends it. */
+static int join_cgroup(const struct container_state *s, krun_error_t *err)
+{
+	cleanup_cgroup struct cgroup *cg = NULL;
+	int ret;
+
+	if (!s->cgroup_path)
+		return 0;
+	ret = launch_open_cgroup(s, &cg, err);
+	if (ret == 0)
+		ret = cgroup_enter(cg, getpid(), err);
+	return ret < 0 ? krun_error_wrap(err, "exec: join the cgroup of container `%s`", s->id) : 0;
+}
+
 /* How long an exec waits for the guest's agent: right after `start` the guest may still
  * be booting (seconds under emulation), and a connection the guest refuses is tried again. */
 #define AGENT_WAIT_MS	 60000
@@ -394,6 +411,8 @@ static int exec_in(const struct cli_globals *g, struct exec_opts *o, const char 
 	if (ret < 0)
 		return ret;
 	ret = check_running(s, err);
+	if (ret == 0)
+		ret = join_cgroup(s, err);
 	if (ret < 0)
 		return ret;
 	ret = base_process(s, o->process_file, &p, err);

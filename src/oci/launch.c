@@ -426,14 +426,19 @@ static int run_saved_hooks(const struct container_state *s, bool poststop, krun_
 	return hooks_run(hooks, n, poststop ? "poststop" : "poststart", json, len, err);
 }
 
+/* What is left in a stopped container's cgroup (exec stand-ins whose VM just went, what a
+ * hook left behind) is killed first, as crun does, or the cgroup could not go. */
 static int remove_cgroup(const struct container_state *s, krun_error_t *err)
 {
 	cleanup_cgroup struct cgroup *cg = NULL;
+	krun_error_t kill_err = NULL;
 	int ret;
 
 	ret = launch_open_cgroup(s, &cg, err);
 	if (ret < 0)
 		return ret;
+	if (cgroup_kill_all(cg, SIGKILL, &kill_err) < 0)
+		krun_error_release(&kill_err);
 	return cgroup_destroy(cg, err);
 }
 

@@ -122,6 +122,33 @@ start_container() {
 	grep -q got-usr1 "$BATS_TEST_TMPDIR/o"
 }
 
+@test "exec: the stand-in is the container's: ps lists it, kill --all reaches its guest process, delete --force ends it" {
+	# The workload ignores SIGTERM, so that kill --all leaves the VM up.
+	make_bundle -- sh -c 'trap "" TERM; echo up; while :; do sleep 1; done'
+	krun create --bundle "$BUNDLE" "$ID" > "$OUT" 2>&1
+	krun start "$ID"
+	wait_for output_has up
+	"$KRUN_BIN" --root "$ROOT" exec "$ID" \
+		sh -c 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done' \
+		> "$BATS_TEST_TMPDIR/o" &
+	local proxy=$! status=0
+	wait_for grep -q ready "$BATS_TEST_TMPDIR/o"
+	run krun ps --format json "$ID"
+	assert_success
+	jq -e --argjson p "$proxy" 'index($p) != null' <<< "$output"
+	krun kill --all "$ID" TERM
+	wait "$proxy" || status=$?
+	assert_equal "$status" 7
+	grep -q got-term "$BATS_TEST_TMPDIR/o"
+
+	"$KRUN_BIN" --root "$ROOT" exec "$ID" sleep 1000 &
+	proxy=$! status=0
+	wait_for eval "krun ps --format json $ID | jq -e --argjson p $proxy 'index(\$p) != null'"
+	krun delete --force "$ID"
+	wait "$proxy" || status=$?
+	assert_equal "$status" 137
+}
+
 @test "exec: a terminal through --console-socket, with its size" {
 	start_container
 	local sock=$BATS_TEST_TMPDIR/console.sock
