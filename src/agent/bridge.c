@@ -23,21 +23,41 @@ struct agent_bridge {
 	uint32_t next_port; /* offset in the bridge's host ports */
 };
 
+/* State directories can be deep (docker's, containerd's): the socket is named through an
+ * O_PATH descriptor of its directory, so that the address always fits in sun_path. */
+static int socket_address(const char *path, int *dirfd, struct sockaddr_un *addr, krun_error_t *err)
+{
+	const char *name = strrchr(path, '/');
+	cleanup_free char *dir = NULL;
+
+	if (!name || !name[1])
+		return krun_make_error(err, EINVAL, "exec socket path `%s` names no file", path);
+	dir = xstrdup(path);
+	dir[name == path ? 1 : name - path] = '\0';
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return krun_make_error(err, errno, "open `%s`", dir);
+	if (snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/%s", *dirfd,
+		     name + 1) >= (int)sizeof(addr->sun_path))
+		return krun_make_error(err, ENAMETOOLONG, "exec socket name `%s` is too long",
+				       name + 1);
+	return 0;
+}
+
 int agent_socket_listen(const char *path, krun_error_t *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	cleanup_close int fd = -1;
+	cleanup_close int fd = -1, dirfd = -1;
 	mode_t old;
 	int ret;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return krun_make_error(err, ENAMETOOLONG, "exec socket path `%s` is too long",
-				       path);
-	strcpy(addr.sun_path, path);
+	ret = socket_address(path, &dirfd, &addr, err);
+	if (ret < 0)
+		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return krun_make_error(err, errno, "exec socket");
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (unlinkat(dirfd, strrchr(path, '/') + 1, 0) < 0 && errno != ENOENT)
 		return krun_make_error(err, errno, "remove the old `%s`", path);
 	/* Created 0600 from the start: a chmod after bind would leave a window. */
 	old = umask(0177);

@@ -82,6 +82,21 @@ said_ready() { # name
 	assert_line "got-term"
 }
 
+@test "podman exec: output, exit status, -e, -w and --user reach a process in the VM" {
+	run --separate-stderr podman_run -d --name ex "$CLIENTS_IMAGE" sh -c "$TRAP_TERM"
+	assert_status 0
+	wait_until 120 said_ready ex
+	run --separate-stderr podman exec -e NEW=new -w /tmp --user 65534 ex \
+		sh -c 'echo "$NEW $(pwd) $(id -u)"; echo to-stderr >&2; exit 3'
+	assert_status 3
+	assert_output "new /tmp 65534"
+	assert_equal "$stderr" to-stderr
+	run -127 --separate-stderr podman exec ex /no/such/program
+	run --separate-stderr podman exec -d ex sh -c 'sleep 2; echo detached > /tmp/mark'
+	assert_status 0
+	wait_until 60 podman exec ex test -e /tmp/mark
+}
+
 @test "podman kill: SIGKILL ends a detached container with status 137" {
 	run --separate-stderr podman_run -d --name killed "$CLIENTS_IMAGE" sh -c 'echo ready; exec sleep 1000'
 	assert_status 0

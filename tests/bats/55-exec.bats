@@ -54,8 +54,7 @@ start_container() {
 	start_container
 	run krun exec "$ID" true
 	assert_success
-	run krun exec "$ID" /no/such/program
-	assert_equal "$status" 127
+	run -127 krun exec "$ID" /no/such/program
 	assert_output --partial /no/such/program
 	run krun exec "$ID" /etc
 	assert_equal "$status" 126

@@ -53,6 +53,24 @@ task_in_state() { # id status
 	assert_output ""
 }
 
+@test "ctr task exec: output and exit status of a process in the VM" {
+	local marks=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$marks"
+	run --separate-stderr ctr_run -d --mount "type=bind,src=$marks,dst=/marks,options=rbind:rw" \
+		"$CLIENTS_IMAGE" ctr-ex sh -c "${TRAP_TERM/echo ready/touch /marks/up}"
+	assert_status 0
+	wait_until 60 task_in_state ctr-ex RUNNING
+	wait_until 120 test -e "$marks/up"
+	run --separate-stderr ctr_ task exec --exec-id e1 ctr-ex sh -c 'echo "in the vm $(id -u)"; exit 3'
+	assert_status 3
+	assert_output "in the vm 0"
+	run --separate-stderr ctr_ task kill -s SIGKILL ctr-ex
+	assert_status 0
+	wait_until 20 task_in_state ctr-ex STOPPED
+	ctr_ task delete ctr-ex
+	ctr_ container delete ctr-ex
+}
+
 @test "ctr run -d: task ls and task ps show it, SIGTERM stops it with the workload's status" {
 	# A detached task's output goes nowhere: the workload marks a shared directory once its
 	# trap is set, so that the SIGTERM below cannot come before it.

@@ -59,6 +59,20 @@ said_ready() { # name
 	assert_output ""
 }
 
+@test "docker exec: output, exit status, -e, -w and --user reach a process in the VM" {
+	run --separate-stderr docker_run -d --name ex "$CLIENTS_IMAGE" sh -c "$TRAP_TERM"
+	assert_status 0
+	wait_until 120 said_ready ex
+	run --separate-stderr docker_ exec -e NEW=new -w /tmp --user 65534 ex \
+		sh -c 'echo "$NEW $(pwd) $(id -u)"; echo to-stderr >&2; exit 3'
+	assert_status 3
+	assert_output "new /tmp 65534"
+	assert_equal "$stderr" to-stderr
+	run -127 --separate-stderr docker_ exec ex /no/such/program
+	run --separate-stderr docker_ rm -f ex
+	assert_status 0
+}
+
 @test "docker run -d: logs and ps show it, and stop ends it by SIGTERM without the timeout" {
 	run --separate-stderr docker_run -d --name detached "$CLIENTS_IMAGE" sh -c "$TRAP_TERM"
 	assert_status 0

@@ -884,6 +884,25 @@ static bool stranger_refused(const char *path, struct guest *g)
 	       WEXITSTATUS(status[1]) == 0 && rx_quiet(g);
 }
 
+/* A directory whose agent.sock path is longer than sun_path holds: listened on all the same. */
+static bool deep_socket_listens(void)
+{
+	char deep[256], path[300];
+	krun_error_t err = NULL;
+	struct stat st;
+
+	snprintf(deep, sizeof(deep), "%s/%0150d", dir, 0);
+	snprintf(path, sizeof(path), "%s/agent.sock", deep);
+	int fd = mkdir(deep, 0700) == 0 ? agent_socket_listen(path, &err) : -1;
+	bool good = fd >= 0 && strlen(path) > 108 && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (fd >= 0)
+		close(fd);
+	krun_error_release(&err);
+	unlink(path);
+	rmdir(deep);
+	return good;
+}
+
 /* The exec bridge (src/agent/bridge.c): the container's socket, mode 0600, becomes a
  * connection from the bridge's host ports to the guest agent's port. */
 static void test_agent_bridge(void)
@@ -901,6 +920,7 @@ static void test_agent_bridge(void)
 	lfd = agent_socket_listen(path, &err);
 	ok(lfd >= 0 && stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600,
 	   "agent.sock is a socket of mode 0600");
+	ok(deep_socket_listens(), "in a state directory deeper than sun_path, as docker's");
 	ok(agent_bridge_new(g.dev->loop, g.dev, lfd, 0, &b, &err) == 0, "the bridge serves it");
 	fd = connect_unix(path);
 	ok(fd >= 0 &&
