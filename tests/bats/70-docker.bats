@@ -68,7 +68,8 @@ said_ready() { # name
 	assert_status 3
 	assert_output "new /tmp 65534"
 	assert_equal "$stderr" to-stderr
-	run -127 --separate-stderr docker_ exec ex /no/such/program
+	# As with runc: an exec the runtime could not start is docker's 126.
+	run -126 --separate-stderr docker_ exec ex /no/such/program
 	run --separate-stderr docker_ rm -f ex
 	assert_status 0
 }
