@@ -69,7 +69,9 @@ static int parse_mounts(json_object *root, struct init_config *cfg, struct init_
 	return 0;
 }
 
-static int parse_root(json_object *root, struct init_config *cfg, struct init_error *err)
+/* The top level of config.json and of an exec's EXEC document alike: an object whose
+ * "process" member is parsed into p. */
+static int parse_process_member(json_object *root, struct init_process *p, struct init_error *err)
 {
 	json_object *process = NULL;
 	int ret;
@@ -79,7 +81,13 @@ static int parse_root(json_object *root, struct init_config *cfg, struct init_er
 	ret = json_member(root, "process", json_type_object, true, "process", &process, err);
 	if (ret < 0)
 		return ret;
-	ret = config_parse_process(process, &cfg->process, err);
+	return config_parse_process(process, p, err);
+}
+
+static int parse_root(json_object *root, struct init_config *cfg, struct init_error *err)
+{
+	int ret = parse_process_member(root, &cfg->process, err);
+
 	if (ret < 0)
 		return ret;
 	ret = parse_uts_name(root, "hostname", &cfg->hostname, err);
@@ -140,19 +148,6 @@ int config_parse(const char *text, size_t len, struct init_config *cfg, struct i
 	return ret;
 }
 
-static int parse_exec_root(json_object *root, struct init_process *p, struct init_error *err)
-{
-	json_object *process = NULL;
-	int ret;
-
-	if (!json_object_is_type(root, json_type_object))
-		return init_fail(err, 0, "expected a JSON object at the top level");
-	ret = json_member(root, "process", json_type_object, true, "process", &process, err);
-	if (ret < 0)
-		return ret;
-	return config_parse_process(process, p, err);
-}
-
 int config_parse_exec(const char *text, size_t len, struct init_process *p, struct init_error *err)
 {
 	json_object *root = NULL;
@@ -162,7 +157,7 @@ int config_parse_exec(const char *text, size_t len, struct init_process *p, stru
 	ret = parse_json(text, len, &root, err);
 	if (ret < 0)
 		return ret;
-	ret = parse_exec_root(root, p, err);
+	ret = parse_process_member(root, p, err);
 	json_object_put(root);
 	if (ret < 0)
 		config_free_process(p);
